@@ -1,0 +1,404 @@
+// Package config loads and validates alerter.yml: globals, datasources and
+// the rule files they apply to, plus the Alertmanager-format sections that
+// the routing half reads.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+)
+
+// Datasource types.
+const (
+	TypePrometheus = "prometheus"
+	TypeEmbedded   = "embedded"
+)
+
+// Defaults, as in Prometheus where Prometheus has the setting.
+const (
+	DefaultEvaluationInterval    = time.Minute
+	DefaultResendDelay           = time.Minute
+	DefaultEvaluationConcurrency = 8
+	DefaultQueryTimeout          = 30 * time.Second
+	DefaultScrapeInterval        = 15 * time.Second
+	DefaultRetention             = 24 * time.Hour
+)
+
+// Config is a loaded alerter.yml. Its fields are set once by Load and not
+// changed afterwards.
+type Config struct {
+	Global      Global       `yaml:"global"`
+	Datasources []Datasource `yaml:"datasources"`
+	RuleFiles   []string     `yaml:"rule_files"`
+	Templates   []string     `yaml:"templates"`
+
+	// The Alertmanager sections, kept as YAML for the routing half.
+	Route             yaml.Node `yaml:"route"`
+	Receivers         yaml.Node `yaml:"receivers"`
+	InhibitRules      yaml.Node `yaml:"inhibit_rules"`
+	TimeIntervals     yaml.Node `yaml:"time_intervals"`
+	MuteTimeIntervals yaml.Node `yaml:"mute_time_intervals"`
+
+	// Path is the file the config was read from; Dir its folder, against
+	// which relative paths are resolved.
+	Path string `yaml:"-"`
+	Dir  string `yaml:"-"`
+}
+
+// Global holds settings that apply everywhere.
+type Global struct {
+	// EvaluationInterval is the interval of groups that set neither interval nor schedule.
+	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
+	// RuleQueryOffset is the query_offset of groups that do not set one.
+	RuleQueryOffset model.Duration `yaml:"rule_query_offset"`
+	// ExternalLabels are added to every alert sent on, unless the alert has the label.
+	ExternalLabels map[string]string `yaml:"external_labels"`
+	// ExternalURL is the URL under which users reach alerter; --web.external-url wins.
+	ExternalURL string `yaml:"external_url"`
+	// EvaluationConcurrency is how many alerting rules of one group are queried at once.
+	EvaluationConcurrency int `yaml:"evaluation_concurrency"`
+	// ResendDelay is how often a firing alert is handed on again (Prometheus'
+	// --rules.alert.resend-delay).
+	ResendDelay model.Duration `yaml:"resend_delay"`
+
+	// Alertmanager's global settings (smtp_*, slack_api_url, resolve_timeout, ...),
+	// checked by name here and read by the routing half.
+	Alertmanager map[string]yaml.Node `yaml:",inline"`
+}
+
+// Datasource is a query API that rule groups evaluate against.
+type Datasource struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+
+	// For type prometheus.
+	URL     string         `yaml:"url"`
+	Timeout model.Duration `yaml:"timeout"`
+	// HTTPConfig is decoded from the http_config node during validation, so
+	// that its errors carry a position.
+	HTTPConfig     commoncfg.HTTPClientConfig `yaml:"-"`
+	HTTPConfigNode yaml.Node                  `yaml:"http_config"`
+
+	// For type embedded: series files in promtool notation replayed from
+	// start-up, how often alerter's own metrics are recorded, and how long
+	// samples are kept.
+	SeriesFiles    []string       `yaml:"series_files"`
+	ScrapeInterval model.Duration `yaml:"scrape_interval"`
+	Retention      model.Duration `yaml:"retention"`
+}
+
+// alertmanagerGlobals are the names Alertmanager accepts under global.
+var alertmanagerGlobals = strings.Fields(`resolve_timeout http_config jira_api_url smtp_from
+	smtp_hello smtp_smarthost smtp_auth_username smtp_auth_password smtp_auth_password_file
+	smtp_auth_secret smtp_auth_secret_file smtp_auth_identity smtp_require_tls smtp_tls_config
+	smtp_force_implicit_tls slack_api_url slack_api_url_file slack_app_token slack_app_token_file
+	slack_app_url pagerduty_url opsgenie_api_url opsgenie_api_key opsgenie_api_key_file
+	wechat_api_url wechat_api_secret wechat_api_secret_file wechat_api_corp_id victorops_api_url
+	victorops_api_key victorops_api_key_file telegram_api_url telegram_bot_token
+	telegram_bot_token_file webex_api_url rocketchat_api_url rocketchat_token
+	rocketchat_token_file rocketchat_token_id rocketchat_token_id_file mattermost_webhook_url
+	mattermost_webhook_url_file`)
+
+// Load reads and validates the config file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, b)
+}
+
+// Parse validates content as the config file at path. Every problem found
+// is returned, joined, each prefixed with path and line where known.
+func Parse(path string, content []byte) (*Config, error) {
+	cfg := &Config{Path: path, Dir: filepath.Dir(path)}
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, decodeError(path, err)
+	}
+	if errs := cfg.validate(); len(errs) > 0 {
+		for i, e := range errs {
+			var pe *posError
+			if errors.As(e, &pe) {
+				errs[i] = fmt.Errorf("%s:%d: %w", path, pe.line, e)
+			} else {
+				errs[i] = fmt.Errorf("%s: %w", path, e)
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// posError is a validation error that knows its line.
+type posError struct {
+	line int
+	err  error
+}
+
+func (e *posError) Error() string { return e.err.Error() }
+func (e *posError) Unwrap() error { return e.err }
+
+func atLine(n *yaml.Node, format string, args ...any) error {
+	return &posError{line: n.Line, err: fmt.Errorf(format, args...)}
+}
+
+// typeNames turns yaml.v3's Go type names into the section names users see.
+var typeNames = strings.NewReplacer(
+	"in type config.Config", "in the config file",
+	"in type config.Global", "in global",
+	"in type config.Datasource", "in a datasource",
+	"in type config.plain", "in http_config",
+	"in type config.TLSConfig", "in tls_config",
+)
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// decodeError rewrites yaml.v3's errors as "path:line: message" lines.
+func decodeError(path string, err error) error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	errs := make([]error, 0, len(msgs))
+	for _, m := range msgs {
+		m = typeNames.Replace(m)
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			errs = append(errs, fmt.Errorf("%s:%s: %s", path, sm[1], m[len(sm[0]):]))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", path, m))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	errs = append(errs, c.Global.applyDefaults()...)
+	names := map[string]bool{}
+	for i := range c.Datasources {
+		ds := &c.Datasources[i]
+		for _, err := range ds.validate(c.Dir) {
+			errs = append(errs, fmt.Errorf("datasource %d (%q): %w", i+1, ds.Name, err))
+		}
+		if names[ds.Name] {
+			errs = append(errs, fmt.Errorf("datasource %d: name %q is used twice", i+1, ds.Name))
+		}
+		names[ds.Name] = true
+	}
+	for _, pat := range append(slices.Clone(c.RuleFiles), c.Templates...) {
+		if _, err := filepath.Match(pat, ""); err != nil {
+			errs = append(errs, fmt.Errorf("invalid file pattern %q: %w", pat, err))
+		}
+	}
+	return errs
+}
+
+func (g *Global) applyDefaults() []error {
+	var errs []error
+	if g.EvaluationInterval == 0 {
+		g.EvaluationInterval = model.Duration(DefaultEvaluationInterval)
+	}
+	if g.ResendDelay == 0 {
+		g.ResendDelay = model.Duration(DefaultResendDelay)
+	}
+	switch {
+	case g.EvaluationConcurrency == 0:
+		g.EvaluationConcurrency = DefaultEvaluationConcurrency
+	case g.EvaluationConcurrency < 0:
+		errs = append(errs, errors.New("global: evaluation_concurrency must be positive"))
+	}
+	for name, value := range g.ExternalLabels {
+		if !model.UTF8Validation.IsValidLabelName(name) || name == model.MetricNameLabel {
+			errs = append(errs, fmt.Errorf("global: invalid external label name %q", name))
+		}
+		if !model.LabelValue(value).IsValid() {
+			errs = append(errs, fmt.Errorf("global: invalid external label value %q", value))
+		}
+	}
+	if g.ExternalURL != "" {
+		if _, err := ParseExternalURL(g.ExternalURL); err != nil {
+			errs = append(errs, fmt.Errorf("global: external_url: %w", err))
+		}
+	}
+	keys := make([]string, 0, len(g.Alertmanager))
+	for k := range g.Alertmanager {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(alertmanagerGlobals, k) {
+			n := g.Alertmanager[k]
+			errs = append(errs, atLine(&n, "field %s not found in global", k))
+		}
+	}
+	return errs
+}
+
+func (ds *Datasource) validate(dir string) []error {
+	var errs []error
+	if ds.Name == "" {
+		errs = append(errs, errors.New("name must be set"))
+	}
+	switch ds.Type {
+	case TypePrometheus:
+		if ds.URL == "" {
+			errs = append(errs, errors.New("url must be set for type prometheus"))
+		} else if u, err := url.Parse(ds.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("url %q must be an absolute http or https URL", redactURL(ds.URL)))
+		}
+		if len(ds.SeriesFiles) > 0 {
+			errs = append(errs, errors.New("series_files is only for type embedded"))
+		}
+		if ds.Timeout == 0 {
+			ds.Timeout = model.Duration(DefaultQueryTimeout)
+		}
+		if err := ds.decodeHTTPConfig(dir); err != nil {
+			errs = append(errs, err)
+		}
+	case TypeEmbedded:
+		if ds.URL != "" {
+			errs = append(errs, errors.New("url is not used by type embedded"))
+		}
+		if ds.ScrapeInterval == 0 {
+			ds.ScrapeInterval = model.Duration(DefaultScrapeInterval)
+		}
+		if ds.Retention == 0 {
+			ds.Retention = model.Duration(DefaultRetention)
+		}
+		for i, f := range ds.SeriesFiles {
+			ds.SeriesFiles[i] = resolvePath(dir, f)
+		}
+	case "":
+		errs = append(errs, errors.New("type must be set (prometheus or embedded)"))
+	default:
+		errs = append(errs, fmt.Errorf("unknown type %q (want prometheus or embedded)", ds.Type))
+	}
+	return errs
+}
+
+// decodeHTTPConfig decodes and checks the http_config node strictly: an
+// unknown field is an error, as everywhere else in the file.
+func (ds *Datasource) decodeHTTPConfig(dir string) error {
+	n := &ds.HTTPConfigNode
+	if n.Kind == 0 {
+		return nil
+	}
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return atLine(n, "http_config: %v", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&ds.HTTPConfig); err != nil && !errors.Is(err, io.EOF) {
+		msg := typeNames.Replace(yamlLine.ReplaceAllString(err.Error(), ""))
+		return atLine(n, "http_config: %s", strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  "))
+	}
+	ds.HTTPConfig.SetDirectory(dir)
+	return nil
+}
+
+// Datasource returns the datasource called name, or the default (first)
+// one when name is empty.
+func (c *Config) Datasource(name string) (*Datasource, bool) {
+	if name == "" {
+		if len(c.Datasources) == 0 {
+			return nil, false
+		}
+		return &c.Datasources[0], true
+	}
+	for i := range c.Datasources {
+		if c.Datasources[i].Name == name {
+			return &c.Datasources[i], true
+		}
+	}
+	return nil, false
+}
+
+// RuleFilePaths expands the rule_files globs (relative to the config's
+// folder) into a sorted list of files without duplicates.
+func (c *Config) RuleFilePaths() ([]string, error) {
+	return expand(c.Dir, c.RuleFiles)
+}
+
+// HasRoute reports whether the config has a route section, i.e. whether
+// alerts are sent anywhere.
+func (c *Config) HasRoute() bool {
+	return c.Route.Kind != 0 && !(c.Route.Kind == yaml.ScalarNode && c.Route.Tag == "!!null")
+}
+
+func expand(dir string, patterns []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, pat := range patterns {
+		matches, err := filepath.Glob(resolvePath(dir, pat))
+		if err != nil {
+			return nil, fmt.Errorf("invalid file pattern %q: %w", pat, err)
+		}
+		for _, m := range matches {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// ParseExternalURL checks an external URL: absolute, http or https.
+func ParseExternalURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute http or https URL", s)
+	}
+	return u, nil
+}
+
+// redactURL hides a URL's password and query values, which may hold secrets.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return RedactURL(u)
+}
+
+// RedactURL returns u with its password and query values hidden.
+func RedactURL(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
+}

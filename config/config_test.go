@@ -1,0 +1,96 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadGood(t *testing.T) {
+	cfg, err := Load("testdata/good.yml")
+	require.NoError(t, err)
+	require.Equal(t, 30*time.Second, time.Duration(cfg.Global.EvaluationInterval))
+	require.Equal(t, DefaultResendDelay, time.Duration(cfg.Global.ResendDelay))
+	require.Equal(t, map[string]string{"cluster": "eu1"}, cfg.Global.ExternalLabels)
+	require.Contains(t, cfg.Global.Alertmanager, "smtp_smarthost")
+	require.Len(t, cfg.Datasources, 2)
+	ds, ok := cfg.Datasource("")
+	require.True(t, ok)
+	require.Equal(t, "prom", ds.Name)
+	require.Equal(t, 10*time.Second, time.Duration(ds.Timeout))
+	local, ok := cfg.Datasource("local")
+	require.True(t, ok)
+	require.Equal(t, []string{"testdata/series/*.yml"}, local.SeriesFiles)
+	require.Equal(t, DefaultScrapeInterval, time.Duration(local.ScrapeInterval))
+	require.True(t, cfg.HasRoute())
+	_, ok = cfg.Datasource("nope")
+	require.False(t, ok)
+}
+
+func TestLoadBad(t *testing.T) {
+	_, err := Load("testdata/bad.yml")
+	require.Error(t, err)
+	msg := err.Error()
+	t.Log(msg)
+	for _, want := range []string{
+		"testdata/bad.yml:2: field evaluation_intervall not found in global",
+	} {
+		require.Contains(t, msg, want)
+	}
+}
+
+func TestValidateBad(t *testing.T) {
+	// The same file without the misspelt key reaches validation.
+	b := `
+global:
+  bogus_key: 1
+datasources:
+  - name: prom
+    type: prometheus
+    url: ftp://user:secret@x
+  - name: prom
+    type: nosuch
+  - type: embedded
+    url: http://a
+  - name: p2
+    type: prometheus
+    url: http://a
+    http_config:
+      bearer_token: x
+      bearer_token_file: y
+rule_files: ['[']
+`
+	_, err := Parse("alerter.yml", []byte(b))
+	require.Error(t, err)
+	msg := err.Error()
+	t.Log(msg)
+	for _, want := range []string{
+		"alerter.yml:3: field bogus_key not found in global",
+		`alerter.yml: datasource 1 ("prom"): url "ftp://user:xxxxx@x" must be an absolute http or https URL`,
+		`alerter.yml: datasource 2: name "prom" is used twice`,
+		`alerter.yml: datasource 2 ("prom"): unknown type "nosuch"`,
+		`alerter.yml: datasource 3 (""): name must be set`,
+		`alerter.yml: datasource 3 (""): url is not used by type embedded`,
+		`alerter.yml:16: datasource 4 ("p2"): http_config: at most one of bearer_token & bearer_token_file must be configured`,
+		`alerter.yml: invalid file pattern "["`,
+	} {
+		require.Contains(t, msg, want)
+	}
+	require.NotContains(t, msg, "secret")
+}
+
+func TestEmptyConfig(t *testing.T) {
+	cfg, err := Parse("a.yml", nil)
+	require.NoError(t, err)
+	require.False(t, cfg.HasRoute())
+	require.Equal(t, DefaultEvaluationInterval, time.Duration(cfg.Global.EvaluationInterval))
+	require.Empty(t, cfg.Datasources)
+}
+
+func TestUnknownTopLevel(t *testing.T) {
+	_, err := Parse("a.yml", []byte("datasourcs: []\n"))
+	require.Error(t, err)
+	require.True(t, strings.HasPrefix(err.Error(), "a.yml:1: field datasourcs not found in the config file"), err.Error())
+}

@@ -1,0 +1,93 @@
+// Package evaluator evaluates rule groups on their schedules against
+// datasources, keeps each alert's state exactly as Prometheus does, persists
+// it, and hands the alerts to send on to a Sink.
+//
+// Ownership: a Manager owns the running Groups; a Group owns its rules and
+// is the only writer of their state (rules lock only to serve readers). On
+// reload the Manager builds new Groups, copies state from the old ones and
+// swaps them in; groups whose definition did not change keep running.
+package evaluator
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+)
+
+// Querier runs an instant query at ts. A scalar result comes back as one
+// sample without labels; any other result type is an error.
+type Querier interface {
+	Query(ctx context.Context, expr string, ts time.Time) (promql.Vector, error)
+}
+
+// QuerierFunc adapts a function to Querier.
+type QuerierFunc func(ctx context.Context, expr string, ts time.Time) (promql.Vector, error)
+
+// Query calls f.
+func (f QuerierFunc) Query(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
+	return f(ctx, expr, ts)
+}
+
+// Appender stores samples produced by rules: recording-rule results and the
+// ALERTS and ALERTS_FOR_STATE series. A sample whose value is Prometheus'
+// stale marker marks its series stale.
+type Appender interface {
+	Append(ctx context.Context, samples []promql.Sample) error
+}
+
+// Datasource is what a group is evaluated against.
+type Datasource struct {
+	Name    string
+	Querier Querier
+	// Appender is nil for read-only datasources; recording rules of groups on
+	// such a datasource are listed but not evaluated.
+	Appender Appender
+	// Version changes when the datasource's settings change, so that
+	// groups using it are restarted on reload.
+	Version string
+}
+
+// PostableAlert is an alert handed on for notification, with the fields and
+// timing Prometheus sends to Alertmanager: firing alerts are re-sent with
+// EndsAt ahead (their ValidUntil), resolved ones with EndsAt at the
+// resolution time.
+type PostableAlert struct {
+	Labels       labels.Labels
+	Annotations  labels.Labels
+	StartsAt     time.Time
+	EndsAt       time.Time
+	GeneratorURL string
+}
+
+// Sink receives the alerts to send on. Send must not block for long: it is
+// called from the evaluation loop of each group.
+type Sink interface {
+	Send(ctx context.Context, alerts []PostableAlert)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, alerts []PostableAlert)
+
+// Send calls f.
+func (f SinkFunc) Send(ctx context.Context, alerts []PostableAlert) { f(ctx, alerts) }
+
+// RuleAlerts is the persisted alert state of one alerting rule.
+type RuleAlerts struct {
+	// RuleKey identifies the rule inside its group: its name and labels, as
+	// Prometheus matches rules across reloads, plus an occurrence number
+	// for duplicates.
+	RuleKey string
+	Alerts  []Alert
+}
+
+// StateStore persists alert states so that they survive restarts.
+type StateStore interface {
+	// LoadAlertStates returns every saved group's states, by group key.
+	LoadAlertStates(ctx context.Context) (map[string][]RuleAlerts, error)
+	// SaveAlertStates replaces a group's states in one transaction.
+	SaveAlertStates(ctx context.Context, groupKey string, rules []RuleAlerts) error
+	// DeleteAlertStates forgets a group that no longer exists.
+	DeleteAlertStates(ctx context.Context, groupKey string) error
+}

@@ -1,0 +1,362 @@
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/robfig/cron/v3"
+)
+
+// rule is what a group needs of its alerting and recording rules.
+type rule interface {
+	Name() string
+	eval(ctx context.Context, ts time.Time, env *evalEnv) (promql.Vector, error)
+	statusRef() *ruleStatus
+}
+
+func (r *AlertingRule) statusRef() *ruleStatus  { return &r.status }
+func (r *RecordingRule) statusRef() *ruleStatus { return &r.status }
+
+// shared is what every group of one configuration shares: where alerts go,
+// where state is kept, and the settings that apply to all groups.
+type shared struct {
+	sink           Sink
+	store          StateStore
+	metrics        *Metrics
+	logger         *slog.Logger
+	externalLabels labels.Labels
+	extLabelsMap   map[string]string
+	externalURL    *url.URL
+	resendDelay    time.Duration
+	concurrency    int
+}
+
+// Group is a list of rules evaluated together on one schedule, in one
+// goroutine.
+type Group struct {
+	key, file, name string
+	// interval is the time between evaluations; for a cron schedule, the
+	// time between its next two runs when the group was built.
+	interval    time.Duration
+	schedule    cron.Schedule // nil: evaluate every interval
+	scheduleStr string
+	queryOffset time.Duration
+	limit       int
+	ds          Datasource
+	rules       []rule
+	ruleKeys    []string
+	genURLs     []string // each alerting rule's generator URL
+	sh          *shared
+	definition  string // everything that defines the group, to compare on reload
+
+	sem chan struct{} // bounds the queries of one evaluation
+
+	cancel     context.CancelFunc
+	terminated chan struct{}
+
+	mu           sync.Mutex
+	lastEval     time.Time
+	evalDuration time.Duration
+	// prevSeries holds, per rule, the series written at the last evaluation,
+	// to mark those that disappear as stale.
+	prevSeries []map[string]labels.Labels
+	// savedHash is the hash of the alert states last written to the store.
+	savedHash uint64
+	saved     bool
+}
+
+// Key returns the group's identity: its file and name.
+func (g *Group) Key() string { return g.key }
+
+// GroupKey returns the identity of a group, as Prometheus forms it.
+func GroupKey(file, name string) string { return file + ";" + name }
+
+// evalTimestamp returns the latest aligned evaluation time at or before
+// now: multiples of the interval shifted by a per-group offset, so that
+// groups do not all query at once (Prometheus' Group.EvalTimestamp).
+func (g *Group) evalTimestamp(now time.Time) time.Time {
+	h := labels.New(labels.Label{Name: "name", Value: g.name}, labels.Label{Name: "file", Value: g.file}).Hash()
+	offset := int64(h % uint64(g.interval))
+	adj := now.UnixNano() - offset
+	base := adj - adj%int64(g.interval)
+	return time.Unix(0, base+offset).UTC()
+}
+
+// firstEvaluation returns when the group is first evaluated after now.
+func (g *Group) firstEvaluation(now time.Time) time.Time {
+	if g.schedule != nil {
+		return g.schedule.Next(now)
+	}
+	return g.evalTimestamp(now).Add(g.interval)
+}
+
+// maxCatchUp bounds the loop that skips the runs of a cron schedule that
+// were missed.
+const maxCatchUp = 1 << 20
+
+// catchUp returns the latest scheduled time at or before now, starting from
+// the due time next, and how many scheduled runs are skipped to get there.
+func (g *Group) catchUp(next, now time.Time) (time.Time, int) {
+	if g.schedule == nil {
+		k := int(now.Sub(next) / g.interval)
+		if k <= 0 {
+			return next, 0
+		}
+		return next.Add(time.Duration(k) * g.interval), k
+	}
+	missed := 0
+	for n := g.schedule.Next(next); !n.After(now) && missed < maxCatchUp; n = g.schedule.Next(n) {
+		next = n
+		missed++
+	}
+	return next, missed
+}
+
+func (g *Group) nextAfter(ts time.Time) time.Time {
+	if g.schedule != nil {
+		return g.schedule.Next(ts)
+	}
+	return ts.Add(g.interval)
+}
+
+// run evaluates the group on its schedule until ctx ends.
+func (g *Group) run(ctx context.Context) {
+	defer close(g.terminated)
+	next := g.firstEvaluation(time.Now())
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		ts, missed := g.catchUp(next, time.Now())
+		if missed > 0 {
+			g.sh.metrics.iterationsMissed.WithLabelValues(g.key).Add(float64(missed))
+			g.sh.metrics.iterations.WithLabelValues(g.key).Add(float64(missed))
+		}
+		g.sh.metrics.iterations.WithLabelValues(g.key).Inc()
+		g.Eval(ctx, ts)
+		next = g.nextAfter(ts)
+		timer.Reset(time.Until(next))
+	}
+}
+
+// Eval evaluates every rule of the group at ts, hands on the alerts that
+// are due and persists the alert states that changed. Runs of alerting rules
+// are evaluated concurrently (they do not depend on one another); a
+// recording rule waits for the rules before it and is waited for by those
+// after it, so that Prometheus' in-order semantics hold.
+func (g *Group) Eval(ctx context.Context, ts time.Time) {
+	start := time.Now()
+	env := &evalEnv{
+		querier:        g.ds.Querier,
+		queryOffset:    g.queryOffset,
+		limit:          g.limit,
+		externalLabels: g.sh.extLabelsMap,
+		externalURL:    g.sh.externalURL,
+		writeSeries:    g.ds.Appender != nil,
+		logger:         g.sh.logger,
+	}
+	var wg sync.WaitGroup
+	for i, r := range g.rules {
+		if _, isRecording := r.(*RecordingRule); isRecording {
+			wg.Wait()
+			if g.ds.Appender == nil {
+				continue
+			}
+			g.evalRule(ctx, i, r, ts, env)
+			continue
+		}
+		select {
+		case g.sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-g.sem; wg.Done() }()
+			g.evalRule(ctx, i, r, ts, env)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // stopped: the next owner of this state evaluates again
+	}
+	g.send(ctx, ts)
+	g.persist(ctx)
+
+	dur := time.Since(start)
+	g.mu.Lock()
+	g.lastEval, g.evalDuration = ts, dur
+	g.mu.Unlock()
+	g.sh.metrics.lastDuration.WithLabelValues(g.key).Set(dur.Seconds())
+	g.sh.metrics.lastEvaluation.WithLabelValues(g.key).Set(float64(ts.UnixMilli()) / 1000)
+}
+
+// evalRule evaluates one rule, records the outcome and stores the samples
+// it produced.
+func (g *Group) evalRule(ctx context.Context, i int, r rule, ts time.Time, env *evalEnv) {
+	start := time.Now()
+	vec, err := r.eval(ctx, ts, env)
+	if err == nil && env.writeSeries {
+		err = g.write(ctx, i, vec, ts)
+	}
+	if ctx.Err() != nil {
+		return // cancelled by a stop: not the rule's fault
+	}
+	dur := time.Since(start)
+	g.sh.metrics.evaluations.WithLabelValues(g.key).Inc()
+	g.sh.metrics.evalDuration.Observe(dur.Seconds())
+	e := Evaluation{Time: ts, Duration: dur, Samples: len(vec)}
+	if err != nil {
+		g.sh.metrics.evalFailures.WithLabelValues(g.key).Inc()
+		e.Err = err.Error()
+	}
+	prev := r.statusRef().record(e)
+	switch {
+	case e.Err != "" && e.Err != prev:
+		g.sh.logger.Warn("Evaluating rule failed", "group", g.key, "rule", r.Name(), "index", i, "err", e.Err)
+	case e.Err == "" && prev != "":
+		g.sh.logger.Info("Evaluating rule works again", "group", g.key, "rule", r.Name(), "index", i)
+	}
+}
+
+// write appends a rule's samples to the datasource, and stale markers for
+// the series it wrote last time and not this time.
+func (g *Group) write(ctx context.Context, i int, vec promql.Vector, ts time.Time) error {
+	current := make(map[string]labels.Labels, len(vec))
+	for _, s := range vec {
+		current[string(s.Metric.Bytes(nil))] = s.Metric
+	}
+	g.mu.Lock()
+	prev := g.prevSeries[i]
+	g.prevSeries[i] = current
+	g.mu.Unlock()
+	stale := math.Float64frombits(value.StaleNaN)
+	at := ts.Add(-g.queryOffset).UnixMilli()
+	for k, lset := range prev {
+		if _, ok := current[k]; !ok {
+			vec = append(vec, promql.Sample{Metric: lset, T: at, F: stale})
+		}
+	}
+	if len(vec) == 0 {
+		return nil
+	}
+	return g.ds.Appender.Append(ctx, vec)
+}
+
+// send hands on the alerts that are due, in one batch for the group.
+// Alerts of rules whose query failed are sent too: they keep their state,
+// and re-sending keeps them from expiring downstream.
+func (g *Group) send(ctx context.Context, ts time.Time) {
+	var out []PostableAlert
+	for i, r := range g.rules {
+		if ar, ok := r.(*AlertingRule); ok {
+			out = append(out, ar.toSend(ts, g.sh.resendDelay, g.interval, g.genURLs[i], g.sh.externalLabels)...)
+		}
+	}
+	if len(out) > 0 && g.sh.sink != nil {
+		g.sh.metrics.alertsSent.Add(float64(len(out)))
+		g.sh.sink.Send(ctx, out)
+	}
+}
+
+// stateHash summarises the persisted state of all alerting rules.
+func (g *Group) stateHash() uint64 {
+	var h uint64
+	for i, r := range g.rules {
+		if ar, ok := r.(*AlertingRule); ok {
+			h = mix(h ^ uint64(i) ^ ar.stateHash())
+		}
+	}
+	return h
+}
+
+// persist writes the group's alert states in one transaction when they
+// changed since the last write. A failed write is retried at the next
+// evaluation.
+func (g *Group) persist(ctx context.Context) {
+	if g.sh.store == nil {
+		return
+	}
+	h := g.stateHash()
+	if g.saved && h == g.savedHash {
+		return
+	}
+	err := g.sh.store.SaveAlertStates(ctx, g.key, g.alertStates())
+	if err != nil {
+		g.sh.metrics.stateWriteFailures.Inc()
+		if !errors.Is(err, context.Canceled) {
+			g.sh.logger.Error("Saving alert states failed", "group", g.key, "err", err)
+		}
+		return
+	}
+	g.sh.metrics.stateWrites.Inc()
+	g.saved, g.savedHash = true, h
+}
+
+// alertStates returns the alerts of every alerting rule, by rule key.
+func (g *Group) alertStates() []RuleAlerts {
+	var out []RuleAlerts
+	for i, r := range g.rules {
+		if ar, ok := r.(*AlertingRule); ok {
+			if alerts := ar.Alerts(); len(alerts) > 0 {
+				out = append(out, RuleAlerts{RuleKey: g.ruleKeys[i], Alerts: alerts})
+			}
+		}
+	}
+	return out
+}
+
+// restoreStates gives each alerting rule the alerts saved under its key.
+func (g *Group) restoreStates(states []RuleAlerts) {
+	byKey := make(map[string][]Alert, len(states))
+	for _, s := range states {
+		byKey[s.RuleKey] = s.Alerts
+	}
+	for i, r := range g.rules {
+		if ar, ok := r.(*AlertingRule); ok {
+			if alerts, ok := byKey[g.ruleKeys[i]]; ok {
+				ar.restore(alerts)
+			}
+		}
+	}
+	// What was loaded is what the store holds.
+	g.saved, g.savedHash = true, g.stateHash()
+}
+
+// copyState takes over the alerts, statuses and written series of the
+// rules of old that have the same key (name and labels) in g.
+func (g *Group) copyState(old *Group) {
+	idx := make(map[string]int, len(old.rules))
+	for i, k := range old.ruleKeys {
+		idx[k] = i
+	}
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	g.lastEval, g.evalDuration = old.lastEval, old.evalDuration
+	for i, r := range g.rules {
+		j, ok := idx[g.ruleKeys[i]]
+		if !ok {
+			continue
+		}
+		r.statusRef().copyFrom(old.rules[j].statusRef())
+		g.prevSeries[i] = old.prevSeries[j]
+		nr, ok1 := r.(*AlertingRule)
+		or, ok2 := old.rules[j].(*AlertingRule)
+		if ok1 && ok2 {
+			nr.restore(or.Alerts())
+		}
+	}
+}

@@ -1,0 +1,420 @@
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/util/strutil"
+
+	"github.com/alerter/alerter/rules"
+)
+
+// Options are a Manager's long-lived parts.
+type Options struct {
+	// Sink receives the alerts to send on; nil drops them.
+	Sink Sink
+	// Store persists alert states; nil keeps them in memory only.
+	Store   StateStore
+	Metrics *Metrics
+	Logger  *slog.Logger
+}
+
+// Config is one configuration of rules: what Update applies.
+type Config struct {
+	Files []*rules.File
+	// Datasources by name; DefaultDatasource is used by groups that name none.
+	Datasources       map[string]Datasource
+	DefaultDatasource string
+	// DefaultInterval applies to groups with neither interval nor schedule.
+	DefaultInterval    time.Duration
+	DefaultQueryOffset time.Duration
+	ResendDelay        time.Duration
+	// Concurrency is how many alerting rules of a group are queried at once.
+	Concurrency    int
+	ExternalLabels labels.Labels
+	ExternalURL    *url.URL
+}
+
+// Manager runs the rule groups of the current configuration.
+type Manager struct {
+	opts Options
+
+	mu      sync.Mutex
+	groups  map[string]*Group
+	runCtx  context.Context // nil until Run
+	stopped bool
+	// restored holds the states loaded from the store at the first Update,
+	// for groups that start without a previous version in memory.
+	restored map[string][]RuleAlerts
+	loaded   bool
+}
+
+// NewManager returns a Manager with no groups.
+func NewManager(opts Options) *Manager {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	return &Manager{opts: opts, groups: map[string]*Group{}}
+}
+
+// Update applies a configuration. Everything that can fail is done before
+// any running group is touched: on error the previous groups keep running
+// unchanged. Groups whose definition is unchanged keep running; changed ones
+// are restarted with the state of their rules copied over; removed ones are
+// stopped and their saved state deleted.
+func (m *Manager) Update(ctx context.Context, cfg Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
+		return errors.New("the rule manager is stopped")
+	}
+	if err := m.loadStates(ctx); err != nil {
+		return err
+	}
+	newGroups, err := m.build(cfg)
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	for key, ng := range newGroups {
+		old, ok := m.groups[key]
+		delete(m.groups, key)
+		if ok && old.definition == ng.definition {
+			newGroups[key] = old
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok {
+				old.stop()
+				ng.copyState(old)
+			} else if states, found := m.restored[key]; found {
+				ng.restoreStates(states)
+			}
+		}()
+	}
+	for key, old := range m.groups { // removed groups
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			old.stop()
+			m.opts.Metrics.forget(key)
+			if m.opts.Store != nil {
+				if err := m.opts.Store.DeleteAlertStates(ctx, key); err != nil {
+					m.opts.Logger.Error("Deleting the alert states of a removed group failed", "group", key, "err", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	m.forgetUnusedStates(ctx, newGroups)
+	m.groups = newGroups
+	for _, g := range newGroups {
+		m.opts.Metrics.interval.WithLabelValues(g.key).Set(g.interval.Seconds())
+		m.opts.Metrics.groupRules.WithLabelValues(g.key).Set(float64(len(g.rules)))
+		if m.runCtx != nil && g.terminated == nil {
+			g.start(m.runCtx)
+		}
+	}
+	return nil
+}
+
+// loadStates reads the saved alert states, once.
+func (m *Manager) loadStates(ctx context.Context) error {
+	if m.loaded || m.opts.Store == nil {
+		return nil
+	}
+	states, err := m.opts.Store.LoadAlertStates(ctx)
+	if err != nil {
+		return fmt.Errorf("read saved alert states: %w", err)
+	}
+	m.restored, m.loaded = states, true
+	return nil
+}
+
+// forgetUnusedStates deletes saved states of groups that are not in the
+// first configuration (they were removed while alerter was down).
+func (m *Manager) forgetUnusedStates(ctx context.Context, groups map[string]*Group) {
+	for key := range m.restored {
+		if _, ok := groups[key]; ok || m.opts.Store == nil {
+			continue
+		}
+		if err := m.opts.Store.DeleteAlertStates(ctx, key); err != nil {
+			m.opts.Logger.Error("Deleting the alert states of a removed group failed", "group", key, "err", err)
+		}
+	}
+	m.restored = nil
+}
+
+// Run starts the groups and evaluates them until ctx ends; then it stops
+// every group and returns.
+func (m *Manager) Run(ctx context.Context) {
+	m.mu.Lock()
+	m.runCtx = ctx
+	for _, g := range m.groups {
+		if g.terminated == nil {
+			g.start(ctx)
+		}
+	}
+	m.mu.Unlock()
+	<-ctx.Done()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopped = true
+	for _, g := range m.groups {
+		g.stop()
+	}
+}
+
+func (g *Group) start(ctx context.Context) {
+	ctx, g.cancel = context.WithCancel(ctx)
+	g.terminated = make(chan struct{})
+	go g.run(ctx)
+}
+
+// stop ends the group's goroutine and waits for it. A group that never
+// started has nothing to stop.
+func (g *Group) stop() {
+	if g.terminated == nil {
+		return
+	}
+	g.cancel()
+	<-g.terminated
+}
+
+// build turns a configuration into groups, or fails without side effects.
+func (m *Manager) build(cfg Config) (map[string]*Group, error) {
+	sh := &shared{
+		sink:           m.opts.Sink,
+		store:          m.opts.Store,
+		metrics:        m.opts.Metrics,
+		logger:         m.opts.Logger,
+		externalLabels: cfg.ExternalLabels,
+		extLabelsMap:   cfg.ExternalLabels.Map(),
+		externalURL:    cfg.ExternalURL,
+		resendDelay:    cfg.ResendDelay,
+		concurrency:    max(cfg.Concurrency, 1),
+	}
+	groups := map[string]*Group{}
+	var errs []error
+	for _, f := range cfg.Files {
+		for i := range f.Groups {
+			g, err := buildGroup(f.Path, &f.Groups[i], &cfg, sh)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if _, dup := groups[g.key]; dup {
+				errs = append(errs, fmt.Errorf("%s: group %q is defined twice", f.Path, g.name))
+				continue
+			}
+			groups[g.key] = g
+		}
+	}
+	return groups, errors.Join(errs...)
+}
+
+func buildGroup(file string, rg *rules.RuleGroup, cfg *Config, sh *shared) (*Group, error) {
+	dsName := rg.Datasource
+	if dsName == "" {
+		dsName = cfg.DefaultDatasource
+	}
+	ds, ok := cfg.Datasources[dsName]
+	if !ok {
+		if dsName == "" {
+			return nil, fmt.Errorf("%s: group %q: no datasource is configured", file, rg.Name)
+		}
+		return nil, fmt.Errorf("%s: group %q: unknown datasource %q", file, rg.Name, dsName)
+	}
+	g := &Group{
+		key: GroupKey(file, rg.Name), file: file, name: rg.Name,
+		interval: cfg.DefaultInterval, limit: rg.Limit, ds: ds, sh: sh,
+		queryOffset: cfg.DefaultQueryOffset,
+		sem:         make(chan struct{}, sh.concurrency),
+	}
+	if rg.Interval > 0 {
+		g.interval = rg.Interval
+	}
+	if rg.QueryOffset != nil {
+		g.queryOffset = *rg.QueryOffset
+	}
+	if rg.Schedule != "" {
+		sched, err := rules.ParseSchedule(rg.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("%s: group %q: invalid schedule: %w", file, rg.Name, err)
+		}
+		g.schedule, g.scheduleStr = sched, rg.Schedule
+		n1 := sched.Next(time.Now())
+		g.interval = max(sched.Next(n1).Sub(n1), time.Second)
+	}
+	if g.interval <= 0 {
+		return nil, fmt.Errorf("%s: group %q: the evaluation interval must be positive", file, rg.Name)
+	}
+	g.addRules(rg, cfg)
+	g.definition = definition(file, rg, g, cfg, sh)
+	return g, nil
+}
+
+// addRules creates the group's rules, with the group's labels merged in.
+func (g *Group) addRules(rg *rules.RuleGroup, cfg *Config) {
+	seen := map[string]int{}
+	base := urlString(cfg.ExternalURL)
+	for _, r := range rg.Rules {
+		lbls := mergeLabels(rg.Labels, r.Labels)
+		key := r.Name() + lbls.String()
+		seen[key]++
+		if n := seen[key]; n > 1 {
+			key = fmt.Sprintf("%s#%d", key, n)
+		}
+		g.ruleKeys = append(g.ruleKeys, key)
+		g.prevSeries = append(g.prevSeries, nil)
+		if r.IsAlerting() {
+			g.rules = append(g.rules, NewAlertingRule(r.Alert, r.Expr, r.For, r.KeepFiringFor, lbls, labels.FromMap(r.Annotations)))
+			g.genURLs = append(g.genURLs, base+strutil.TableLinkForExpression(r.Expr))
+			continue
+		}
+		rr := NewRecordingRule(r.Record, r.Expr, lbls)
+		if g.ds.Appender == nil {
+			rr.status.notEvaluated(fmt.Sprintf("not evaluated: datasource %q cannot store recorded series (only type embedded can)", g.ds.Name))
+		}
+		g.rules = append(g.rules, rr)
+		g.genURLs = append(g.genURLs, "")
+	}
+}
+
+func mergeLabels(group, rule map[string]string) labels.Labels {
+	if len(group) == 0 {
+		return labels.FromMap(rule)
+	}
+	m := maps.Clone(group)
+	maps.Copy(m, rule)
+	return labels.FromMap(m)
+}
+
+// definition renders everything that defines a running group, so that a
+// reload can tell whether the group changed. Positions are left out: moving
+// a group in its file does not change it.
+func definition(file string, rg *rules.RuleGroup, g *Group, cfg *Config, sh *shared) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%s|%v|%s|%v|%d|%s@%s|", file, rg.Name, g.interval, rg.Schedule, g.queryOffset, rg.Limit, g.ds.Name, g.ds.Version)
+	fmt.Fprintf(&b, "%v|%s|%v|%d|%v|", cfg.ExternalLabels, urlString(cfg.ExternalURL), sh.resendDelay, sh.concurrency, rg.Labels)
+	for _, r := range rg.Rules {
+		r.Pos = rules.Position{}
+		fmt.Fprintf(&b, "%#v|", r)
+	}
+	return b.String()
+}
+
+// GroupStatus is a read-only view of a group, for the API and the UI.
+type GroupStatus struct {
+	Key, File, Name string
+	Interval        time.Duration
+	Schedule        string
+	QueryOffset     time.Duration
+	Limit           int
+	Datasource      string
+	LastEvaluation  time.Time
+	EvaluationTime  time.Duration
+	Rules           []RuleStatus
+}
+
+// RuleStatus is a read-only view of a rule and its alerts.
+type RuleStatus struct {
+	Name          string
+	Alerting      bool
+	Query         string
+	For           time.Duration
+	KeepFiringFor time.Duration
+	Labels        labels.Labels
+	Annotations   labels.Labels
+	Health        Health
+	LastError     string
+	Last          Evaluation
+	// State is the highest state of the rule's alerts (StateUnknown before
+	// the first evaluation).
+	State   AlertState
+	Alerts  []Alert
+	History []Evaluation
+}
+
+// Groups returns a snapshot of every group, sorted by file and name.
+func (m *Manager) Groups() []GroupStatus {
+	m.mu.Lock()
+	groups := slices.Collect(maps.Values(m.groups))
+	m.mu.Unlock()
+	sort.Slice(groups, func(i, j int) bool {
+		if groups[i].file != groups[j].file {
+			return groups[i].file < groups[j].file
+		}
+		return groups[i].name < groups[j].name
+	})
+	out := make([]GroupStatus, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, g.status())
+	}
+	return out
+}
+
+func (g *Group) status() GroupStatus {
+	g.mu.Lock()
+	gs := GroupStatus{
+		Key: g.key, File: g.file, Name: g.name, Interval: g.interval, Schedule: g.scheduleStr,
+		QueryOffset: g.queryOffset, Limit: g.limit, Datasource: g.ds.Name,
+		LastEvaluation: g.lastEval, EvaluationTime: g.evalDuration,
+	}
+	g.mu.Unlock()
+	for _, r := range g.rules {
+		var rs RuleStatus
+		rs.Health, rs.LastError, rs.Last, rs.History = r.statusRef().snapshot()
+		switch r := r.(type) {
+		case *AlertingRule:
+			rs.Name, rs.Alerting, rs.Query = r.name, true, r.expr
+			rs.For, rs.KeepFiringFor = r.holdDuration, r.keepFiringFor
+			rs.Labels, rs.Annotations = r.labels, r.annotations
+			rs.Alerts = r.Alerts()
+			// Unknown until evaluated, unless alerts were restored.
+			if !rs.Last.Time.IsZero() || len(rs.Alerts) > 0 {
+				rs.State = r.state()
+			}
+		case *RecordingRule:
+			rs.Name, rs.Query, rs.Labels = r.name, r.expr, r.labels
+		}
+		gs.Rules = append(gs.Rules, rs)
+	}
+	return gs
+}
+
+// AlertCounts returns how many alerts are in each state, for metrics.
+func (m *Manager) AlertCounts() map[AlertState]int {
+	counts := map[AlertState]int{StateInactive: 0, StatePending: 0, StateFiring: 0}
+	m.mu.Lock()
+	groups := slices.Collect(maps.Values(m.groups))
+	m.mu.Unlock()
+	for _, g := range groups {
+		for _, r := range g.rules {
+			if ar, ok := r.(*AlertingRule); ok {
+				ar.mu.Lock()
+				for _, a := range ar.active {
+					counts[a.State]++
+				}
+				ar.mu.Unlock()
+			}
+		}
+	}
+	return counts
+}

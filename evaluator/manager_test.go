@@ -1,0 +1,153 @@
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/prometheus/promql"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/alerter/alerter/rules"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func groupNamed(m *Manager, key string) *Group {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.groups[key]
+}
+
+func TestReloadKeepsUnchangedGroupsAndCopiesState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		q.SetVector("x", vec("a"))
+		q.SetVector("y", vec("b"))
+		store := newMemStore()
+		m := NewManager(Options{Store: store})
+		keep := rules.RuleGroup{Name: "keep", Rules: []rules.Rule{alertRule("K", "y", time.Hour)}}
+		change := rules.RuleGroup{Name: "change", Rules: []rules.Rule{alertRule("A", "x", time.Hour)}}
+		gone := rules.RuleGroup{Name: "gone", Rules: []rules.Rule{alertRule("G", "y", 0)}}
+		require.NoError(t, m.Update(context.Background(), config(q, file("a.yml", keep, change, gone))))
+		stop := run(m)
+		time.Sleep(30 * time.Second)
+		kept := groupNamed(m, "a.yml;keep")
+		before := m.Groups()
+
+		// Change one group (a rule added), keep one, drop one.
+		change.Rules = append(change.Rules, alertRule("New", "y", 0))
+		require.NoError(t, m.Update(context.Background(), config(q, file("a.yml", keep, change))))
+		require.Same(t, kept, groupNamed(m, "a.yml;keep"), "an unchanged group keeps running")
+		after := m.Groups()
+		require.Len(t, after, 2)
+		require.Equal(t, before[0].Rules[0].Alerts, after[0].Rules[0].Alerts, "the changed group's rule kept its pending alert")
+		require.Equal(t, StatePending, after[0].Rules[0].State)
+		require.Equal(t, before[0].Rules[0].History, after[0].Rules[0].History)
+		store.mu.Lock()
+		_, stillSaved := store.groups["a.yml;gone"]
+		store.mu.Unlock()
+		require.False(t, stillSaved, "a removed group's state is deleted")
+		stop()
+	})
+}
+
+func TestBadReloadKeepsOldGroups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		m := NewManager(Options{})
+		good := config(q, file("a.yml", rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("A", "x", 0)}}))
+		require.NoError(t, m.Update(context.Background(), good))
+		stop := run(m)
+		defer stop()
+		old := groupNamed(m, "a.yml;g")
+		bad := config(q, file("a.yml",
+			rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("B", "x", 0)}},
+			rules.RuleGroup{Name: "h", Datasource: "nope", Rules: []rules.Rule{alertRule("C", "x", 0)}}))
+		err := m.Update(context.Background(), bad)
+		require.ErrorContains(t, err, `a.yml: group "h": unknown datasource "nope"`)
+		require.Same(t, old, groupNamed(m, "a.yml;g"))
+		time.Sleep(20 * time.Second)
+		require.NotEmpty(t, q.Queries("x"), "the old group still runs")
+	})
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	store := newMemStore()
+	cfg := func(q Querier) Config {
+		return config(q, file("a.yml", rules.RuleGroup{Name: "g", Rules: []rules.Rule{
+			alertRule("Firing", "x", 0), alertRule("Pending", "y", time.Hour),
+		}}))
+	}
+	var firedAt time.Time
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		q.SetVector("x", vec("a"))
+		q.SetVector("y", vec("b"))
+		m := NewManager(Options{Store: store})
+		require.NoError(t, m.Update(context.Background(), cfg(q)))
+		stop := run(m)
+		time.Sleep(15 * time.Second)
+		stop()
+		firedAt = m.Groups()[0].Rules[0].Alerts[0].FiredAt
+		require.False(t, firedAt.IsZero())
+	})
+	require.Equal(t, 1, store.writes)
+
+	// A new process: before any evaluation the alerts are there, firing
+	// and pending, with their times.
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		m := NewManager(Options{Store: store})
+		require.NoError(t, m.Update(context.Background(), cfg(q)))
+		gs := m.Groups()
+		require.Equal(t, StateFiring, gs[0].Rules[0].State)
+		require.Equal(t, firedAt, gs[0].Rules[0].Alerts[0].FiredAt)
+		require.Equal(t, StatePending, gs[0].Rules[1].State)
+		require.Equal(t, HealthUnknown, gs[0].Rules[0].Health)
+	})
+}
+
+func TestStateWrittenOnlyWhenChanged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		q.Set("x", func(ts time.Time) (promql.Vector, error) {
+			return promql.Vector{{Metric: vec("a")[0].Metric, F: float64(ts.Unix())}}, nil
+		})
+		store := newMemStore()
+		m := NewManager(Options{Store: store})
+		require.NoError(t, m.Update(context.Background(), config(q, file("a.yml",
+			rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("A", "x", 25*time.Second)}}))))
+		stop := run(m)
+		// Evaluations every 10 s for 55 s: pending (write), pending, pending,
+		// firing and sent (write), firing, firing; the value changes every time.
+		time.Sleep(65 * time.Second)
+		stop()
+		require.Equal(t, 2, store.writes)
+	})
+}
+
+func TestFailedStateWriteIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		q.SetVector("x", vec("a"))
+		store := newMemStore()
+		store.fail = errors.New("disk full")
+		metrics := NewMetrics(nil)
+		m := NewManager(Options{Store: store, Metrics: metrics})
+		require.NoError(t, m.Update(context.Background(), config(q, file("a.yml",
+			rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("A", "x", 0)}}))))
+		stop := run(m)
+		time.Sleep(15 * time.Second)
+		store.mu.Lock()
+		store.fail = nil
+		store.mu.Unlock()
+		time.Sleep(10 * time.Second)
+		stop()
+		require.Equal(t, 1, store.writes)
+		require.Len(t, store.groups["a.yml;g"], 1)
+	})
+}

@@ -1,0 +1,138 @@
+// Package storage keeps alerter's durable state in one SQLite database
+// under --storage.path: what must survive a restart or a crash (alert
+// states now; silences and the notification log later). Every write is one
+// transaction, committed to the write-ahead log with fsync before it
+// returns.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+)
+
+// DB is the open state database. It holds an exclusive lock on the storage
+// folder so that two processes never share it.
+type DB struct {
+	db   *sql.DB
+	lock *os.File
+	path string
+}
+
+// migrations create the schema; migration i brings user_version from i to i+1.
+var migrations = []string{
+	`CREATE TABLE alert_states (
+		group_key         TEXT    NOT NULL,
+		rule_key          TEXT    NOT NULL,
+		labels            TEXT    NOT NULL, -- JSON object
+		annotations       TEXT    NOT NULL, -- JSON object
+		state             TEXT    NOT NULL,
+		value             REAL,             -- NULL for NaN
+		active_at         INTEGER NOT NULL, -- Unix nanoseconds; 0 when unset
+		fired_at          INTEGER NOT NULL,
+		resolved_at       INTEGER NOT NULL,
+		last_sent_at      INTEGER NOT NULL,
+		valid_until       INTEGER NOT NULL,
+		keep_firing_since INTEGER NOT NULL,
+		PRIMARY KEY (group_key, rule_key, labels)
+	) WITHOUT ROWID`,
+}
+
+// Open opens (creating if needed) the database in dir and brings its
+// schema up to date.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create storage folder: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "alerter.db")
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer anyway, and this way a write
+	// never meets SQLITE_BUSY from ourselves.
+	db.SetMaxOpenConns(1)
+	s := &DB{db: db, lock: lock, path: path}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// lockDir takes an exclusive, non-blocking lock on dir/lock. The kernel
+// releases it when the process dies, even by SIGKILL.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("storage folder %s is in use by another alerter process", dir)
+		}
+		return nil, fmt.Errorf("lock storage folder %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+func (s *DB) migrate(ctx context.Context) error {
+	var version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this alerter knows (%d): use a newer alerter", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// tx runs f in a transaction, committed if f succeeds.
+func (s *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database and releases the folder's lock.
+func (s *DB) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
+}
+
+// Path returns the database file's path.
+func (s *DB) Path() string { return s.path }

@@ -1,0 +1,112 @@
+package storage
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/evaluator"
+)
+
+func open(t *testing.T, dir string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), dir)
+	require.NoError(t, err)
+	return db
+}
+
+func TestAlertStatesRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := open(t, dir)
+	ts := time.Date(2026, 3, 4, 5, 6, 7, 891011121, time.UTC)
+	firing := evaluator.Alert{
+		State:       evaluator.StateFiring,
+		Labels:      labels.FromStrings("alertname", "A", "instance", "a"),
+		Annotations: labels.FromStrings("summary", `with "quotes" and ünïcode`),
+		Value:       math.Inf(1),
+		ActiveAt:    ts, FiredAt: ts.Add(time.Minute), LastSentAt: ts.Add(2 * time.Minute),
+		ValidUntil: ts.Add(6 * time.Minute), KeepFiringSince: ts.Add(3 * time.Minute),
+	}
+	resolved := evaluator.Alert{
+		State:  evaluator.StateInactive,
+		Labels: labels.FromStrings("alertname", "A", "instance", "b"), Annotations: labels.EmptyLabels(),
+		Value: math.NaN(), ActiveAt: ts, FiredAt: ts, ResolvedAt: ts.Add(time.Hour),
+	}
+	states := []evaluator.RuleAlerts{{RuleKey: `A{severity="page"}`, Alerts: []evaluator.Alert{firing, resolved}}}
+	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "f.yml;g", states))
+	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "f.yml;other", states))
+	require.NoError(t, db.AlertStates().DeleteAlertStates(ctx, "f.yml;other"))
+	require.NoError(t, db.Close())
+
+	db = open(t, dir)
+	defer db.Close()
+	got, err := db.AlertStates().LoadAlertStates(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	g := got["f.yml;g"]
+	require.Len(t, g, 1)
+	require.Equal(t, `A{severity="page"}`, g[0].RuleKey)
+	require.Len(t, g[0].Alerts, 2)
+	byInstance := map[string]evaluator.Alert{}
+	for _, a := range g[0].Alerts {
+		byInstance[a.Labels.Get("instance")] = a
+	}
+	require.Equal(t, firing, byInstance["a"])
+	b := byInstance["b"]
+	require.True(t, math.IsNaN(b.Value))
+	b.Value = 0
+	resolved.Value = 0
+	require.Equal(t, resolved, b)
+}
+
+func TestSaveReplacesGroup(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	defer db.Close()
+	a := evaluator.Alert{State: evaluator.StatePending, Labels: labels.FromStrings("alertname", "A"), Annotations: labels.EmptyLabels()}
+	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "g", []evaluator.RuleAlerts{{RuleKey: "A", Alerts: []evaluator.Alert{a}}}))
+	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "g", nil))
+	got, err := db.AlertStates().LoadAlertStates(ctx)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
+
+func TestSecondProcessIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	defer db.Close()
+	_, err := Open(context.Background(), dir)
+	require.ErrorContains(t, err, "in use by another alerter process")
+}
+
+func TestNewerSchemaIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	_, err := db.db.Exec("PRAGMA user_version = 99")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	_, err = Open(context.Background(), dir)
+	require.ErrorContains(t, err, "schema version 99 is newer")
+}
+
+func TestUnwritableFolder(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// root writes anywhere: use a path under a regular file instead.
+		f := filepath.Join(t.TempDir(), "file")
+		require.NoError(t, os.WriteFile(f, nil, 0o600))
+		_, err := Open(context.Background(), filepath.Join(f, "sub"))
+		require.ErrorContains(t, err, "create storage folder")
+		return
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o500))
+	_, err := Open(context.Background(), filepath.Join(dir, "sub"))
+	require.ErrorContains(t, err, "create storage folder")
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/alerter/alerter/rules"
+)
+
+// runCheck runs `alerter check config FILE` and `alerter check rules FILE...`.
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "alerter check: want \"config FILE\" or \"rules FILE...\"\n\n"+usage)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("alerter check "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitUsage
+	}
+	switch args[0] {
+	case "config":
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, "alerter check config: want exactly one FILE")
+			return exitUsage
+		}
+		return checkConfig(fs.Arg(0), stdout, stderr)
+	case "rules":
+		if fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "alerter check rules: want at least one FILE")
+			return exitUsage
+		}
+		return checkRules(fs.Args(), stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "alerter check: unknown subcommand %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+// checkConfig checks a config and the rule files it names, printing a
+// section per file as promtool does.
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stdout, "Checking %s\n", path)
+	_, reports, err := load(path)
+	if reports == nil && err != nil {
+		fmt.Fprintf(stderr, "  FAILED:\n%s\n", err)
+		return exitProblems
+	}
+	fmt.Fprintf(stdout, "  SUCCESS: %d rule files found\n", len(reports))
+	failed := false
+	for _, rep := range reports {
+		fmt.Fprintf(stdout, "\nChecking %s\n", rep.path)
+		if printReport(rep, stdout, stderr) {
+			failed = true
+		}
+	}
+	if err != nil && !failed {
+		// Problems outside the rule files, e.g. a series file.
+		fmt.Fprintf(stderr, "\n  FAILED:\n%s\n", err)
+		failed = true
+	}
+	if failed {
+		return exitProblems
+	}
+	return exitOK
+}
+
+// checkRules checks each rule file on its own (datasource names are not
+// checked: that needs a config).
+func checkRules(paths []string, stdout, stderr io.Writer) int {
+	code := exitOK
+	for i, p := range paths {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "Checking %s\n", p)
+		rep := fileReport{path: p}
+		f, errs := rules.ParseFile(p)
+		rep.errs = errs
+		if f != nil {
+			rep.alerting, rep.recording = f.RuleCount()
+		}
+		if printReport(rep, stdout, stderr) {
+			code = exitProblems
+		}
+	}
+	return code
+}
+
+// printReport prints a file's result and reports whether it failed.
+func printReport(rep fileReport, stdout, stderr io.Writer) bool {
+	if len(rep.errs) > 0 {
+		fmt.Fprintln(stderr, "  FAILED:")
+		for _, e := range rep.errs {
+			fmt.Fprintln(stderr, e)
+		}
+		return true
+	}
+	fmt.Fprintf(stdout, "  SUCCESS: %d rules found (%d alerting, %d recording)\n",
+		rep.alerting+rep.recording, rep.alerting, rep.recording)
+	return false
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/datasource/embedded"
+	"github.com/alerter/alerter/rules"
+)
+
+// loaded is a configuration with its rule files, all checked: what a start
+// or a reload applies.
+type loaded struct {
+	cfg   *config.Config
+	files []*rules.File
+}
+
+// fileReport is what checking one rule file found, for `check` output.
+type fileReport struct {
+	path                string
+	alerting, recording int
+	errs                []error
+}
+
+// load reads the config at path and every rule file it names, and checks
+// what neither can check alone: that each group's datasource exists, and
+// that series files parse. It returns every problem.
+func load(path string) (*loaded, []fileReport, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	paths, err := cfg.RuleFilePaths()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var errs []error
+	for _, ds := range cfg.Datasources {
+		if ds.Type != config.TypeEmbedded {
+			continue
+		}
+		for _, f := range ds.SeriesFiles {
+			if _, err := embedded.LoadSeriesFile(f); err != nil {
+				errs = append(errs, fmt.Errorf("datasource %q: %w", ds.Name, err))
+			}
+		}
+	}
+	l := &loaded{cfg: cfg}
+	reports := make([]fileReport, 0, len(paths))
+	for _, p := range paths {
+		rep := fileReport{path: p}
+		f, ferrs := rules.ParseFile(p)
+		rep.errs = append(rep.errs, ferrs...)
+		if f != nil {
+			rep.alerting, rep.recording = f.RuleCount()
+			rep.errs = append(rep.errs, checkDatasources(cfg, f)...)
+			l.files = append(l.files, f)
+		}
+		errs = append(errs, rep.errs...)
+		reports = append(reports, rep)
+	}
+	if len(errs) > 0 {
+		return nil, reports, errors.Join(errs...)
+	}
+	return l, reports, nil
+}
+
+// checkDatasources reports groups that name a datasource the config does
+// not have (or need one when none is configured).
+func checkDatasources(cfg *config.Config, f *rules.File) []error {
+	var errs []error
+	for _, g := range f.Groups {
+		if _, ok := cfg.Datasource(g.Datasource); ok {
+			continue
+		}
+		e := &rules.Error{File: f.Path, Line: g.Pos.Line, Column: g.Pos.Column, Group: g.Name}
+		if g.Datasource == "" {
+			e.Err = errors.New("no datasource is configured to evaluate this group against")
+		} else {
+			e.Err = fmt.Errorf("unknown datasource %q", g.Datasource)
+		}
+		errs = append(errs, e)
+	}
+	return errs
+}

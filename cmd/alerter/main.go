@@ -1,0 +1,77 @@
+// Command alerter evaluates Prometheus alert rules against a query API and
+// routes the resulting alerts to receivers. See the README for the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// Exit codes, as promtool and amtool use them.
+const (
+	exitOK       = 0
+	exitProblems = 1
+	exitUsage    = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `alerter evaluates Prometheus alert rules and routes the alerts they raise.
+
+Usage:
+  alerter [run] [flags]                 run the server (see alerter run --help)
+  alerter check config FILE             check a configuration and every rule file it names
+  alerter check rules FILE...           check rule files
+  alerter version                       print the version
+`
+
+// run executes the command in args and returns the process's exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runServer(ctx, args, stdout, stderr)
+	case "check":
+		return runCheck(args, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "alerter, version %s\n", version())
+		return exitOK
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "alerter: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+// version returns the module version the binary was built from, and the
+// commit where the build recorded it.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v + " " + info.GoVersion
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/datasource/embedded"
+	"github.com/alerter/alerter/datasource/promapi"
+	"github.com/alerter/alerter/evaluator"
+)
+
+type reloaderOptions struct {
+	configFile      string
+	externalURLFlag string
+	listenAddress   string
+	manager         *evaluator.Manager
+	sources         *sources
+	logger          *slog.Logger
+	registerer      prometheus.Registerer
+}
+
+// reloader applies configurations: at start-up and on SIGHUP or
+// POST /-/reload. A configuration that fails to load or apply is refused
+// and the running one stays.
+type reloader struct {
+	opts        reloaderOptions
+	mu          sync.Mutex // one reload at a time
+	lastOK      prometheus.Gauge
+	lastSuccess prometheus.Gauge
+	reloads     *prometheus.CounterVec
+}
+
+func newReloader(opts reloaderOptions) *reloader {
+	r := &reloader{
+		opts: opts,
+		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "alerter_config_last_reload_successful", Help: "Whether the last configuration (re)load succeeded.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "alerter_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last (re)loaded successfully.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_config_reloads_total", Help: "Configuration reloads, by result.",
+		}, []string{"result"}),
+	}
+	opts.registerer.MustRegister(r.lastOK, r.lastSuccess, r.reloads)
+	return r
+}
+
+// reload reads the configuration again and applies it.
+func (r *reloader) reload(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, _, err := load(r.opts.configFile)
+	if err == nil {
+		err = r.applyLocked(ctx, l)
+	}
+	if err != nil {
+		r.lastOK.Set(0)
+		r.reloads.WithLabelValues("failure").Inc()
+		r.opts.logger.Error("Reloading the configuration failed; the previous one keeps running", "file", r.opts.configFile, "err", err)
+		return err
+	}
+	r.reloads.WithLabelValues("success").Inc()
+	r.opts.logger.Info("Configuration reloaded", "file", r.opts.configFile, "rule_files", len(l.files))
+	return nil
+}
+
+// apply applies a loaded configuration (the first one, at start-up).
+func (r *reloader) apply(ctx context.Context, l *loaded) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.applyLocked(ctx, l); err != nil {
+		r.lastOK.Set(0)
+		return err
+	}
+	return nil
+}
+
+func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
+	ds, err := r.opts.sources.build(l.cfg)
+	if err != nil {
+		return err
+	}
+	ext, err := externalURL(r.opts.externalURLFlag, l.cfg.Global.ExternalURL, r.opts.listenAddress)
+	if err != nil {
+		return err
+	}
+	def, _ := l.cfg.Datasource("")
+	ec := evaluator.Config{
+		Files:              l.files,
+		Datasources:        ds,
+		DefaultInterval:    time.Duration(l.cfg.Global.EvaluationInterval),
+		DefaultQueryOffset: time.Duration(l.cfg.Global.RuleQueryOffset),
+		ResendDelay:        time.Duration(l.cfg.Global.ResendDelay),
+		Concurrency:        l.cfg.Global.EvaluationConcurrency,
+		ExternalLabels:     labels.FromMap(l.cfg.Global.ExternalLabels),
+		ExternalURL:        ext,
+	}
+	if def != nil {
+		ec.DefaultDatasource = def.Name
+	}
+	if err := r.opts.manager.Update(ctx, ec); err != nil {
+		return err
+	}
+	r.lastOK.Set(1)
+	r.lastSuccess.SetToCurrentTime()
+	return nil
+}
+
+type sourcesOptions struct {
+	storagePath string
+	gatherer    prometheus.Gatherer
+	selfLabels  map[string]string
+	logger      *slog.Logger
+}
+
+// sources builds the datasources of each configuration. Query clients of
+// Prometheus-compatible APIs are rebuilt on every reload; embedded
+// datasources hold a local database and live until the process ends (a
+// change to their settings takes effect at the next start).
+type sources struct {
+	opts     sourcesOptions
+	ctx      context.Context
+	cancel   context.CancelFunc
+	mu       sync.Mutex
+	embedded map[string]*runningEmbedded
+}
+
+type runningEmbedded struct {
+	db   *embedded.DB
+	cfg  config.Datasource
+	done chan struct{}
+}
+
+func newSources(ctx context.Context, opts sourcesOptions) *sources {
+	ctx, cancel := context.WithCancel(ctx)
+	return &sources{opts: opts, ctx: ctx, cancel: cancel, embedded: map[string]*runningEmbedded{}}
+}
+
+// build returns the evaluator's datasources for cfg, opening embedded
+// datasources seen for the first time.
+func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, error) {
+	out := make(map[string]evaluator.Datasource, len(cfg.Datasources))
+	for _, dc := range cfg.Datasources {
+		switch dc.Type {
+		case config.TypePrometheus:
+			c, err := promapi.New(promapi.Options{
+				Name: dc.Name, URL: dc.URL, Timeout: time.Duration(dc.Timeout), HTTPConfig: dc.HTTPConfig,
+				UserAgent: "alerter/" + version(),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("datasource %q: %w", dc.Name, err)
+			}
+			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: c, Version: fingerprint(dc)}
+		case config.TypeEmbedded:
+			db, err := s.openEmbedded(dc)
+			if err != nil {
+				return nil, err
+			}
+			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: db, Appender: db, Version: "embedded"}
+		}
+	}
+	return out, nil
+}
+
+func (s *sources) openEmbedded(dc config.Datasource) (*embedded.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if re, ok := s.embedded[dc.Name]; ok {
+		if !slices.Equal(re.cfg.SeriesFiles, dc.SeriesFiles) || re.cfg.ScrapeInterval != dc.ScrapeInterval || re.cfg.Retention != dc.Retention {
+			s.opts.logger.Warn("Changes to an embedded datasource take effect at the next start", "datasource", dc.Name)
+		}
+		return re.db, nil
+	}
+	db, err := embedded.Open(embedded.Options{
+		Name:           dc.Name,
+		Dir:            filepath.Join(s.opts.storagePath, "embedded", dc.Name),
+		Retention:      time.Duration(dc.Retention),
+		SeriesFiles:    dc.SeriesFiles,
+		ScrapeInterval: time.Duration(dc.ScrapeInterval),
+		Gatherer:       s.opts.gatherer,
+		SelfLabels:     s.opts.selfLabels,
+		Logger:         s.opts.logger.With("component", "embedded", "datasource", dc.Name),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("datasource %q: %w", dc.Name, err)
+	}
+	re := &runningEmbedded{db: db, cfg: dc, done: make(chan struct{})}
+	go func() { defer close(re.done); db.Run(s.ctx) }()
+	s.embedded[dc.Name] = re
+	return db, nil
+}
+
+// close stops and closes the embedded datasources.
+func (s *sources) close() {
+	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, re := range s.embedded {
+		<-re.done
+		if err := re.db.Close(); err != nil {
+			s.opts.logger.Error("Closing an embedded datasource failed", "datasource", name, "err", err)
+		}
+	}
+}
+
+// fingerprint identifies a datasource's settings, so that groups using a
+// changed datasource are restarted with a new client.
+func fingerprint(dc config.Datasource) string {
+	node, _ := yaml.Marshal(&dc.HTTPConfigNode)
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%v|%s", dc.Type, dc.URL, dc.Timeout, node))
+	return hex.EncodeToString(sum[:8])
+}

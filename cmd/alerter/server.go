@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/alerter/alerter/evaluator"
+	"github.com/alerter/alerter/storage"
+	alerterweb "github.com/alerter/alerter/web"
+)
+
+// serverFlags are the flags of `alerter run`.
+type serverFlags struct {
+	configFile    string
+	listenAddress string
+	storagePath   string
+	externalURL   string
+	webConfigFile string
+	logLevel      string
+	logFormat     string
+}
+
+func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
+	var f serverFlags
+	fs := flag.NewFlagSet("alerter run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.configFile, "config.file", "alerter.yml", "alerter configuration file")
+	fs.StringVar(&f.listenAddress, "web.listen-address", ":9095", "address to serve the UI and API on")
+	fs.StringVar(&f.storagePath, "storage.path", "data/", "folder for alerter's state (alert states, silences, notification log)")
+	fs.StringVar(&f.externalURL, "web.external-url", "", "URL under which users reach alerter (links in notifications; its path prefixes every endpoint)")
+	fs.StringVar(&f.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS and basic auth)")
+	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("alerter run: unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log.level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "logfmt":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("invalid --log.format %q: want logfmt or json", format)
+	}
+}
+
+// runServer runs alerter until ctx ends or it fails to start.
+func runServer(ctx context.Context, args []string, _, stderr io.Writer) int {
+	flags, err := parseServerFlags(args, stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, err)
+		}
+		return exitUsage
+	}
+	logger, err := newLogger(stderr, flags.logLevel, flags.logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	if err := serve(ctx, flags, logger); err != nil {
+		// Plain lines, one problem each: easier to read than one escaped log field.
+		fmt.Fprintf(stderr, "alerter: %s\n", err)
+		return exitProblems
+	}
+	return exitOK
+}
+
+// serve wires alerter's parts and runs them until ctx ends. Ownership:
+// the storage, registry, embedded datasources and rule manager live as
+// long as the process; the config, rule files and query clients are
+// replaced on each reload.
+func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
+	first, _, err := load(flags.configFile)
+	if err != nil {
+		return fmt.Errorf("load configuration:\n%w", err)
+	}
+	if flags.webConfigFile != "" {
+		if err := web.Validate(flags.webConfigFile); err != nil {
+			return fmt.Errorf("--web.config.file %s: %w", flags.webConfigFile, err)
+		}
+	}
+	extURL, err := externalURL(flags.externalURL, first.cfg.Global.ExternalURL, flags.listenAddress)
+	if err != nil {
+		return err
+	}
+	db, err := storage.Open(ctx, flags.storagePath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "alerter_build_info", Help: "Always 1; the labels say which alerter runs.",
+		ConstLabels: prometheus.Labels{"version": version()},
+	}, func() float64 { return 1 }))
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sources := newSources(runCtx, sourcesOptions{
+		storagePath: flags.storagePath, gatherer: reg, logger: logger,
+		selfLabels: map[string]string{"job": "alerter", "instance": instanceName(flags.listenAddress)},
+	})
+	defer sources.close()
+
+	manager := evaluator.NewManager(evaluator.Options{
+		Store:   db.AlertStates(),
+		Metrics: evaluator.NewMetrics(reg),
+		Logger:  logger.With("component", "evaluator"),
+	})
+	reg.MustRegister(alertsCollector{manager})
+	r := newReloader(reloaderOptions{
+		configFile: flags.configFile, externalURLFlag: flags.externalURL, listenAddress: flags.listenAddress,
+		manager: manager, sources: sources, logger: logger, registerer: reg,
+	})
+
+	var ready atomic.Bool
+	handler := alerterweb.New(alerterweb.Options{
+		Rules: manager, Reload: r.reload, Ready: ready.Load, Gatherer: reg,
+		ExternalURL: extURL, Version: version(), Logger: logger.With("component", "web"),
+	})
+	srv, errc, err := listen(flags, handler, logger)
+	if err != nil {
+		return err
+	}
+	if err := r.apply(ctx, first); err != nil {
+		_ = srv.Close()
+		return err
+	}
+	if !first.cfg.HasRoute() {
+		logger.Info("No route is configured: alerts are evaluated and shown, but not sent anywhere")
+	} else {
+		logger.Warn("A route is configured, but this version of alerter does not route alerts yet: they are evaluated and shown, not sent")
+	}
+
+	var wg sync.WaitGroup
+	wg.Go(func() { manager.Run(runCtx) })
+	wg.Go(func() { r.watchSignals(runCtx) })
+	ready.Store(true)
+	logger.Info("alerter is ready", "version", version(), "listen", flags.listenAddress, "external_url", extURL.String())
+
+	select {
+	case <-ctx.Done():
+		logger.Info("Shutting down")
+	case err = <-errc:
+		err = fmt.Errorf("web server: %w", err)
+	}
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// listen opens the listener (so that a port in use is a start-up error)
+// and serves handler on it, with the web config's TLS and basic auth.
+func listen(flags serverFlags, handler http.Handler, logger *slog.Logger) (*http.Server, <-chan error, error) {
+	ln, err := net.Listen("tcp", flags.listenAddress)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", flags.listenAddress, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	systemd := false
+	fc := &web.FlagConfig{
+		WebListenAddresses: &[]string{flags.listenAddress},
+		WebSystemdSocket:   &systemd,
+		WebConfigFile:      &flags.webConfigFile,
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if err := web.Serve(ln, srv, fc, logger.With("component", "web")); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	return srv, errc, nil
+}
+
+// externalURL picks the URL users reach alerter under: the flag, else the
+// config's global.external_url, else one made from the host name and port.
+func externalURL(flagValue, configValue, listenAddress string) (*url.URL, error) {
+	s := flagValue
+	if s == "" {
+		s = configValue
+	}
+	if s == "" {
+		s = "http://" + instanceName(listenAddress) + "/"
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("external URL %q must be an absolute http or https URL", s)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+// instanceName returns host:port for a listen address, filling in the
+// host name when the address has none.
+func instanceName(listenAddress string) string {
+	host, port, err := net.SplitHostPort(listenAddress)
+	if err != nil {
+		return listenAddress
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// watchSignals reloads on SIGHUP until ctx ends.
+func (r *reloader) watchSignals(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = r.reload(ctx) // logged and counted by reload
+		}
+	}
+}
+
+// alertsCollector exposes alerter_alerts{state}, counted at scrape time.
+type alertsCollector struct{ m *evaluator.Manager }
+
+var alertsDesc = prometheus.NewDesc("alerter_alerts", "Alerts of alerting rules, by state (inactive: resolved, kept to be re-sent).", []string{"state"}, nil)
+
+func (c alertsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- alertsDesc }
+
+func (c alertsCollector) Collect(ch chan<- prometheus.Metric) {
+	for state, n := range c.m.AlertCounts() {
+		ch <- prometheus.MustNewConstMetric(alertsDesc, prometheus.GaugeValue, float64(n), state.String())
+	}
+}

@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/internal/testutil"
+)
+
+// demo is a config on the embedded datasource with one alert that fires
+// two seconds after start-up and stays firing.
+var demo = map[string]string{
+	"alerter.yml": `
+global:
+  evaluation_interval: 1s
+datasources:
+  - name: local
+    type: embedded
+    series_files: [series.yml]
+rule_files: [rules.yml]
+`,
+	"series.yml": `
+interval: 1s
+input_series:
+  - series: 'demo_value{instance="a"}'
+    values: '1x100000'
+`,
+	"rules.yml": `
+groups:
+  - name: demo
+    rules:
+      - alert: Demo
+        expr: demo_value == 1
+        for: 2s
+        labels: {severity: page}
+        annotations: {summary: 'demo on {{ $labels.instance }}'}
+`,
+}
+
+func waitState(t *testing.T, a *alerter, name, want string, d time.Duration) apiAlert {
+	t.Helper()
+	var got apiAlert
+	testutil.Eventually(t, d, 100*time.Millisecond, func() bool {
+		var st string
+		st, got = a.alertState(t, name)
+		return st == want
+	}, "alert %s did not become %q within %v", name, want, d)
+	return got
+}
+
+// TestKillNineKeepsFiringAlert: an alert that fires when alerter is killed
+// with SIGKILL is firing again as soon as alerter is back, with the same
+// activeAt (Prometheus and vmalert bring it back as pending).
+func TestKillNineKeepsFiringAlert(t *testing.T) {
+	t.Parallel()
+	a := startAlerter(t, demo, "")
+	before := waitState(t, a, "Demo", "firing", 30*time.Second)
+	a.Kill()
+
+	b := startAlerterIn(t, a.dir, a.storage)
+	state, after := b.alertState(t, "Demo")
+	require.Equal(t, "firing", state, "firing at once after the restart")
+	require.True(t, before.ActiveAt.Equal(after.ActiveAt), "activeAt %v, want %v", after.ActiveAt, before.ActiveAt)
+	require.Equal(t, "demo on a", after.Annotations["summary"])
+	// And it keeps firing once evaluations resume.
+	testutil.Eventually(t, 10*time.Second, 100*time.Millisecond, func() bool {
+		return b.rules(t)["Demo"].Health == "ok"
+	}, "Demo was not evaluated after the restart")
+	state, _ = b.alertState(t, "Demo")
+	require.Equal(t, "firing", state)
+}
+
+// TestBadReloadKeepsRunning: a broken rule file is refused on reload
+// (POST /-/reload and SIGHUP), with the problem and where it is; the old
+// rules keep running; the metric says so; a fixed file is then taken.
+func TestBadReloadKeepsRunning(t *testing.T) {
+	t.Parallel()
+	a := startAlerter(t, demo, "")
+	waitState(t, a, "Demo", "firing", 30*time.Second)
+	rules := filepath.Join(a.dir, "rules.yml")
+	good, err := os.ReadFile(rules)
+	require.NoError(t, err)
+	broken := strings.Replace(string(good), "demo_value == 1", "demo_value ==", 1)
+	require.NoError(t, os.WriteFile(rules, []byte(broken), 0o600))
+
+	code, body := post(t, a.url+"/-/reload")
+	require.Equal(t, http.StatusInternalServerError, code)
+	require.Contains(t, body, rules+`:6:15: group "demo", rule 1 ("Demo"): could not parse expression`)
+	require.Equal(t, "0", a.metric(t, "alerter_config_last_reload_successful"))
+	state, _ := a.alertState(t, "Demo")
+	require.Equal(t, "firing", state, "the old rules keep running")
+
+	a.Signal(t, syscall.SIGHUP)
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+		return strings.Contains(a.Output(), `alerter_config_reloads_total`) || a.metric(t, `alerter_config_reloads_total{result="failure"}`) == "2"
+	}, "SIGHUP did not trigger a reload")
+
+	require.NoError(t, os.WriteFile(rules, good, 0o600))
+	code, body = post(t, a.url+"/-/reload")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "1", a.metric(t, "alerter_config_last_reload_successful"))
+	state, _ = a.alertState(t, "Demo")
+	require.Equal(t, "firing", state, "an unchanged rule keeps its state across a reload")
+}
+
+// TestBrokenRulesAtStart: alerter refuses to start, naming every problem.
+func TestBrokenRulesAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"alerter.yml": demo["alerter.yml"],
+		"series.yml":  demo["series.yml"],
+		"rules.yml": `
+groups:
+  - name: demo
+    interval: 1x
+    rules:
+      - alert: A
+        expr: rate(x)
+      - alert: B
+        expr: up
+        annotations: {summary: '{{ $labels.instance '}
+`,
+	}
+	for name, content := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+	}
+	p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
+		"--storage.path="+t.TempDir(), "--web.listen-address="+testutil.FreeAddr(t))
+	require.Equal(t, 1, p.Wait(t, 30*time.Second))
+	out := p.Output()
+	rules := filepath.Join(dir, "rules.yml")
+	for _, want := range []string{
+		rules + `:4:15: group "demo": interval: unknown unit "x" in duration "1x"`,
+		rules + `:7:15: group "demo", rule 1 ("A"): could not parse expression: 1:6: parse error: expected type range vector in call to function "rate", got instant vector`,
+		rules + `:10:32: group "demo", rule 2 ("B"): annotation "summary": template: __alert_B:1: unclosed action`,
+	} {
+		require.Contains(t, out, want)
+	}
+}
+
+// TestQuickstart runs the README's first command and sees the quickstart's
+// error-ratio alert go pending and then firing within a minute or so.
+func TestQuickstart(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testutil.RepoRoot(t), "examples", "quickstart")
+	a := startAlerterIn(t, dir, "")
+	start := time.Now()
+	waitState(t, a, "HighErrorRatio", "pending", 60*time.Second)
+	firing := waitState(t, a, "HighErrorRatio", "firing", 60*time.Second)
+	t.Logf("HighErrorRatio firing %v after start: %s", time.Since(start).Round(time.Second), firing.Annotations["summary"])
+	require.Equal(t, "page", firing.Labels["severity"])
+	require.Contains(t, firing.Annotations["summary"], "of requests with an error")
+	rules := a.rules(t)
+	for _, name := range []string{"HighErrorRatio", "HighLatency", "InstanceDown", "AlerterRuleEvaluationFailures"} {
+		require.Equal(t, "ok", rules[name].Health, name)
+	}
+}

@@ -1,0 +1,152 @@
+// Package web serves alerter's HTTP endpoints: the Prometheus-compatible
+// rule and alert API, /metrics, and the lifecycle endpoints.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alerter/alerter/evaluator"
+)
+
+// RuleSource gives read access to the rule groups and their alerts.
+type RuleSource interface {
+	Groups() []evaluator.GroupStatus
+}
+
+// Options configure the handler.
+type Options struct {
+	Rules RuleSource
+	// Reload reloads the configuration; its error is shown to the caller.
+	Reload func(ctx context.Context) error
+	// Ready reports whether start-up has finished.
+	Ready    func() bool
+	Gatherer prometheus.Gatherer
+	// ExternalURL's path, if any, is the prefix every endpoint is served under.
+	ExternalURL *url.URL
+	Version     string
+	Logger      *slog.Logger
+}
+
+// maxRequestBody caps what any endpoint reads from a request.
+const maxRequestBody = 1 << 20
+
+// New returns the HTTP handler of alerter.
+func New(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{opts: opts}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/rules", h.rules)
+	mux.HandleFunc("GET /api/v1/alerts", h.alerts)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrorLog{opts.Logger}}))
+	mux.HandleFunc("GET /-/healthy", h.healthy)
+	mux.HandleFunc("HEAD /-/healthy", h.healthy)
+	mux.HandleFunc("GET /-/ready", h.ready)
+	mux.HandleFunc("HEAD /-/ready", h.ready)
+	mux.HandleFunc("POST /-/reload", h.reload)
+	mux.HandleFunc("PUT /-/reload", h.reload)
+	mux.HandleFunc("GET /{$}", h.index)
+
+	var root http.Handler = mux
+	if p := prefix(opts.ExternalURL); p != "" {
+		outer := http.NewServeMux()
+		outer.Handle(p+"/", http.StripPrefix(p, mux))
+		outer.Handle("GET /{$}", http.RedirectHandler(p+"/", http.StatusFound))
+		root = outer
+	}
+	return limitBody(root)
+}
+
+// prefix returns the path under which alerter is served, without a
+// trailing slash ("" for the root).
+func prefix(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return strings.TrimRight(u.Path, "/")
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+type handler struct {
+	opts Options
+}
+
+func (h *handler) healthy(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "alerter is Healthy.")
+}
+
+func (h *handler) ready(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if h.opts.Ready != nil && !h.opts.Ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "alerter is not ready.")
+		return
+	}
+	fmt.Fprintln(w, "alerter is Ready.")
+}
+
+func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := h.opts.Reload(r.Context()); err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "failed to reload config: %s\n", err)
+		return
+	}
+	fmt.Fprintln(w, "config reloaded")
+}
+
+func (h *handler) index(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, indexPage, h.opts.Version)
+}
+
+// indexPage is a placeholder until the web UI arrives: links to what there is.
+const indexPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>alerter</title></head>
+<body><h1>alerter</h1><p>version %s</p>
+<ul>
+<li><a href="api/v1/alerts">active alerts (JSON)</a></li>
+<li><a href="api/v1/rules">rules (JSON)</a></li>
+<li><a href="metrics">metrics</a></li>
+</ul></body></html>
+`
+
+// slogErrorLog lets promhttp log through slog.
+type slogErrorLog struct{ l *slog.Logger }
+
+func (s slogErrorLog) Println(v ...any) { s.l.Error(fmt.Sprint(v...)) }
+
+// apiResponse is Prometheus' API envelope.
+type apiResponse struct {
+	Status    string `json:"status"`
+	Data      any    `json:"data,omitempty"`
+	ErrorType string `json:"errorType,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func badRequest(w http.ResponseWriter, format string, args ...any) {
+	writeJSON(w, http.StatusBadRequest, apiResponse{Status: "error", ErrorType: "bad_data", Error: fmt.Sprintf(format, args...)})
+}

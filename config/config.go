@@ -62,9 +62,9 @@ type Config struct {
 // Global holds settings that apply everywhere.
 type Global struct {
 	// EvaluationInterval is the interval of groups that set neither interval nor schedule.
-	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
+	EvaluationInterval Duration `yaml:"evaluation_interval"`
 	// RuleQueryOffset is the query_offset of groups that do not set one.
-	RuleQueryOffset model.Duration `yaml:"rule_query_offset"`
+	RuleQueryOffset Duration `yaml:"rule_query_offset"`
 	// ExternalLabels are added to every alert sent on, unless the alert has the label.
 	ExternalLabels map[string]string `yaml:"external_labels"`
 	// ExternalURL is the URL under which users reach alerter; --web.external-url wins.
@@ -73,7 +73,7 @@ type Global struct {
 	EvaluationConcurrency int `yaml:"evaluation_concurrency"`
 	// ResendDelay is how often a firing alert is handed on again (Prometheus'
 	// --rules.alert.resend-delay).
-	ResendDelay model.Duration `yaml:"resend_delay"`
+	ResendDelay Duration `yaml:"resend_delay"`
 
 	// Alertmanager's global settings (smtp_*, slack_api_url, resolve_timeout, ...),
 	// checked by name here and read by the routing half.
@@ -87,7 +87,7 @@ type Datasource struct {
 
 	// For type prometheus.
 	URL     string         `yaml:"url"`
-	Timeout model.Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout"`
 	// HTTPConfig is decoded from the http_config node during validation, so
 	// that its errors carry a position.
 	HTTPConfig     commoncfg.HTTPClientConfig `yaml:"-"`
@@ -97,8 +97,8 @@ type Datasource struct {
 	// start-up, how often alerter's own metrics are recorded, and how long
 	// samples are kept.
 	SeriesFiles    []string       `yaml:"series_files"`
-	ScrapeInterval model.Duration `yaml:"scrape_interval"`
-	Retention      model.Duration `yaml:"retention"`
+	ScrapeInterval Duration `yaml:"scrape_interval"`
+	Retention      Duration `yaml:"retention"`
 }
 
 // alertmanagerGlobals are the names Alertmanager accepts under global.
@@ -213,10 +213,10 @@ func (c *Config) validate() []error {
 func (g *Global) applyDefaults() []error {
 	var errs []error
 	if g.EvaluationInterval == 0 {
-		g.EvaluationInterval = model.Duration(DefaultEvaluationInterval)
+		g.EvaluationInterval = Duration(DefaultEvaluationInterval)
 	}
 	if g.ResendDelay == 0 {
-		g.ResendDelay = model.Duration(DefaultResendDelay)
+		g.ResendDelay = Duration(DefaultResendDelay)
 	}
 	switch {
 	case g.EvaluationConcurrency == 0:
@@ -267,7 +267,7 @@ func (ds *Datasource) validate(dir string) []error {
 			errs = append(errs, errors.New("series_files is only for type embedded"))
 		}
 		if ds.Timeout == 0 {
-			ds.Timeout = model.Duration(DefaultQueryTimeout)
+			ds.Timeout = Duration(DefaultQueryTimeout)
 		}
 		if err := ds.decodeHTTPConfig(dir); err != nil {
 			errs = append(errs, err)
@@ -277,10 +277,10 @@ func (ds *Datasource) validate(dir string) []error {
 			errs = append(errs, errors.New("url is not used by type embedded"))
 		}
 		if ds.ScrapeInterval == 0 {
-			ds.ScrapeInterval = model.Duration(DefaultScrapeInterval)
+			ds.ScrapeInterval = Duration(DefaultScrapeInterval)
 		}
 		if ds.Retention == 0 {
-			ds.Retention = model.Duration(DefaultRetention)
+			ds.Retention = Duration(DefaultRetention)
 		}
 		for i, f := range ds.SeriesFiles {
 			ds.SeriesFiles[i] = resolvePath(dir, f)

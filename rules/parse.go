@@ -93,14 +93,13 @@ func (p *fileParser) document(doc *yaml.Node) {
 	seen := map[string]bool{}
 	for _, gn := range list.Content {
 		g, ok := p.group(gn)
-		if !ok {
-			continue
-		}
-		if seen[g.Name] {
+		if g.Name != "" && seen[g.Name] {
 			p.errorf(gn, scope{}, "groupname: %q is repeated in the same file", g.Name)
 		}
 		seen[g.Name] = true
-		p.file.Groups = append(p.file.Groups, g)
+		if ok {
+			p.file.Groups = append(p.file.Groups, g)
+		}
 	}
 }
 

@@ -47,20 +47,18 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "  FAILED:\n%s\n", err)
 		return exitProblems
 	}
-	fmt.Fprintf(stdout, "  SUCCESS: %d rule files found\n", len(reports))
-	failed := false
+	ruleFiles := 0
 	for _, rep := range reports {
-		fmt.Fprintf(stdout, "\nChecking %s\n", rep.path)
-		if printReport(rep, stdout, stderr) {
-			failed = true
+		if !rep.series {
+			ruleFiles++
 		}
 	}
-	if err != nil && !failed {
-		// Problems outside the rule files, e.g. a series file.
-		fmt.Fprintf(stderr, "\n  FAILED:\n%s\n", err)
-		failed = true
+	fmt.Fprintf(stdout, "  SUCCESS: %d rule files found\n", ruleFiles)
+	for _, rep := range reports {
+		fmt.Fprintf(stdout, "\nChecking %s\n", rep.path)
+		printReport(rep, stdout, stderr)
 	}
-	if failed {
+	if err != nil {
 		return exitProblems
 	}
 	return exitOK
@@ -96,6 +94,10 @@ func printReport(rep fileReport, stdout, stderr io.Writer) bool {
 			fmt.Fprintln(stderr, e)
 		}
 		return true
+	}
+	if rep.series {
+		fmt.Fprintf(stdout, "  SUCCESS: %d series found\n", rep.count)
+		return false
 	}
 	fmt.Fprintf(stdout, "  SUCCESS: %d rules found (%d alerting, %d recording)\n",
 		rep.alerting+rep.recording, rep.alerting, rep.recording)

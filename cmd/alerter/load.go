@@ -16,9 +16,14 @@ type loaded struct {
 	files []*rules.File
 }
 
-// fileReport is what checking one rule file found, for `check` output.
+// fileReport is what checking one rule or series file found, for `check`
+// output.
 type fileReport struct {
-	path                string
+	path string
+	// series is set for series files (and counts their series); rule files
+	// count their rules.
+	series              bool
+	count               int
 	alerting, recording int
 	errs                []error
 }
@@ -36,16 +41,6 @@ func load(path string) (*loaded, []fileReport, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var errs []error
-	for _, ds := range cfg.Datasources {
-		if ds.Type != config.TypeEmbedded {
-			continue
-		}
-		for _, f := range ds.SeriesFiles {
-			if _, err := embedded.LoadSeriesFile(f); err != nil {
-				errs = append(errs, fmt.Errorf("datasource %q: %w", ds.Name, err))
-			}
-		}
-	}
 	l := &loaded{cfg: cfg}
 	reports := make([]fileReport, 0, len(paths))
 	for _, p := range paths {
@@ -59,6 +54,19 @@ func load(path string) (*loaded, []fileReport, error) {
 		}
 		errs = append(errs, rep.errs...)
 		reports = append(reports, rep)
+	}
+	for _, ds := range cfg.Datasources {
+		for _, p := range ds.SeriesFiles {
+			rep := fileReport{path: p, series: true}
+			sf, err := embedded.LoadSeriesFile(p)
+			if err != nil {
+				rep.errs = []error{fmt.Errorf("datasource %q: %w", ds.Name, err)}
+				errs = append(errs, rep.errs...)
+			} else {
+				rep.count = len(sf.Series)
+			}
+			reports = append(reports, rep)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, reports, errors.Join(errs...)

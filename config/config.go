@@ -86,7 +86,7 @@ type Datasource struct {
 	Type string `yaml:"type"`
 
 	// For type prometheus.
-	URL     string         `yaml:"url"`
+	URL     string   `yaml:"url"`
 	Timeout Duration `yaml:"timeout"`
 	// HTTPConfig is decoded from the http_config node during validation, so
 	// that its errors carry a position.
@@ -96,7 +96,7 @@ type Datasource struct {
 	// For type embedded: series files in promtool notation replayed from
 	// start-up, how often alerter's own metrics are recorded, and how long
 	// samples are kept.
-	SeriesFiles    []string       `yaml:"series_files"`
+	SeriesFiles    []string `yaml:"series_files"`
 	ScrapeInterval Duration `yaml:"scrape_interval"`
 	Retention      Duration `yaml:"retention"`
 }

@@ -166,9 +166,6 @@ func (d *decoder) result(r *response) error {
 
 func (d *decoder) vector(r *response) error {
 	r.vector = nil
-	if d.s.null() {
-		return nil
-	}
 	if err := d.s.consume('['); err != nil {
 		return err
 	}
@@ -282,8 +279,8 @@ func (d *decoder) metric() (labels.Labels, error) {
 	}
 	d.lb.Sort()
 	ls := d.lb.Labels()
-	if ls.HasDuplicateLabelNames() {
-		return labels.EmptyLabels(), errors.New("duplicate label name")
+	if name, dup := ls.HasDuplicateLabelNames(); dup {
+		return labels.EmptyLabels(), fmt.Errorf("duplicate label name %q", truncate(name, 64))
 	}
 	return ls, nil
 }
@@ -357,10 +354,11 @@ func parseMillis(num []byte) (int64, bool) {
 	var ms int64
 	i := 0
 	for ; i < len(num) && '0' <= num[i] && num[i] <= '9'; i++ {
-		if ms > (maxSec-9)/10 {
+		digit := int64(num[i] - '0')
+		if ms > (maxSec-digit)/10 {
 			return 0, false
 		}
-		ms = ms*10 + int64(num[i]-'0')
+		ms = ms*10 + digit
 	}
 	ms *= 1000
 	if i < len(num) && num[i] == '.' {

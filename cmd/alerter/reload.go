@@ -123,6 +123,7 @@ func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
 type sourcesOptions struct {
 	storagePath string
 	gatherer    prometheus.Gatherer
+	registerer  prometheus.Registerer
 	selfLabels  map[string]string
 	logger      *slog.Logger
 }
@@ -166,7 +167,7 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 			}
 			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: c, Version: fingerprint(dc)}
 		case config.TypeEmbedded:
-			db, err := s.openEmbedded(dc)
+			db, err := s.openEmbedded(dc, cfg.Global.EvaluationInterval)
 			if err != nil {
 				return nil, err
 			}
@@ -176,7 +177,7 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 	return out, nil
 }
 
-func (s *sources) openEmbedded(dc config.Datasource) (*embedded.DB, error) {
+func (s *sources) openEmbedded(dc config.Datasource, evaluationInterval config.Duration) (*embedded.DB, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if re, ok := s.embedded[dc.Name]; ok {
@@ -192,8 +193,11 @@ func (s *sources) openEmbedded(dc config.Datasource) (*embedded.DB, error) {
 		SeriesFiles:    dc.SeriesFiles,
 		ScrapeInterval: time.Duration(dc.ScrapeInterval),
 		Gatherer:       s.opts.gatherer,
+		Registerer:     s.opts.registerer,
 		SelfLabels:     s.opts.selfLabels,
-		Logger:         s.opts.logger.With("component", "embedded", "datasource", dc.Name),
+		// Subqueries without a step use the evaluation interval, as in Prometheus.
+		EvaluationInterval: time.Duration(evaluationInterval),
+		Logger:             s.opts.logger.With("component", "embedded", "datasource", dc.Name),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("datasource %q: %w", dc.Name, err)

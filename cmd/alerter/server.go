@@ -130,7 +130,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sources := newSources(runCtx, sourcesOptions{
-		storagePath: flags.storagePath, gatherer: reg, logger: logger,
+		storagePath: flags.storagePath, gatherer: reg, registerer: reg, logger: logger,
 		selfLabels: map[string]string{"job": "alerter", "instance": instanceName(flags.listenAddress)},
 	})
 	defer sources.close()

@@ -296,6 +296,8 @@ func (ds *Datasource) validate(dir string) []error {
 // decodeHTTPConfig decodes and checks the http_config node strictly: an
 // unknown field is an error, as everywhere else in the file.
 func (ds *Datasource) decodeHTTPConfig(dir string) error {
+	// Start from Prometheus' defaults: follow redirects, HTTP/2 on.
+	ds.HTTPConfig = commoncfg.DefaultHTTPClientConfig
 	n := &ds.HTTPConfigNode
 	if n.Kind == 0 {
 		return nil

@@ -3,7 +3,6 @@ package promapi
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"sync"
 
@@ -71,7 +70,7 @@ func (d *decoder) decode(body []byte) (r response, err error) {
 		}
 		switch string(k) {
 		case "status":
-			r.status, err = d.str()
+			r.status, err = d.word()
 		case "errorType":
 			r.errorType, err = d.str()
 		case "error":
@@ -91,6 +90,23 @@ func (d *decoder) decode(body []byte) (r response, err error) {
 // str reads a string into a new Go string.
 func (d *decoder) str() (string, error) {
 	b, err := d.s.string()
+	return string(b), err
+}
+
+// word reads a string that is usually one of a few known words, without
+// allocating for those.
+func (d *decoder) word() (string, error) {
+	b, err := d.s.string()
+	switch string(b) {
+	case "success":
+		return "success", err
+	case "error":
+		return "error", err
+	case "vector":
+		return "vector", err
+	case "scalar":
+		return "scalar", err
+	}
 	return string(b), err
 }
 
@@ -120,7 +136,7 @@ func (d *decoder) data(r *response) error {
 		}
 		switch string(k) {
 		case "resultType":
-			r.resultType, err = d.str()
+			r.resultType, err = d.word()
 		case "result":
 			r.hasResult = true
 			if r.resultType == "" {
@@ -237,7 +253,8 @@ func (d *decoder) sample() (promql.Sample, error) {
 	return smpl, nil
 }
 
-// metric decodes a label set.
+// metric decodes a label set. Labels with an empty value are dropped, as
+// Prometheus treats them as absent; an empty name is an error.
 func (d *decoder) metric() (labels.Labels, error) {
 	d.lbuf, d.lofs = d.lbuf[:0], d.lofs[:0]
 	if d.s.null() {
@@ -258,14 +275,22 @@ func (d *decoder) metric() (labels.Labels, error) {
 		if err != nil {
 			return labels.EmptyLabels(), err
 		}
+		start := len(d.lbuf)
 		d.lbuf = append(d.lbuf, name...)
-		d.lofs = append(d.lofs, len(d.lbuf))
+		nameEnd := len(d.lbuf)
 		value, err := d.s.string()
 		if err != nil {
 			return labels.EmptyLabels(), fmt.Errorf("label value: %w", err)
 		}
-		d.lbuf = append(d.lbuf, value...)
-		d.lofs = append(d.lofs, len(d.lbuf))
+		switch {
+		case len(value) == 0: // as in Prometheus, the same as no label
+			d.lbuf = d.lbuf[:start]
+		case nameEnd == start:
+			return labels.EmptyLabels(), errors.New("empty label name")
+		default:
+			d.lbuf = append(d.lbuf, value...)
+			d.lofs = append(d.lofs, nameEnd, len(d.lbuf))
+		}
 	}
 	if len(d.lofs) == 0 {
 		return labels.EmptyLabels(), nil
@@ -338,46 +363,4 @@ func (d *decoder) timestamp() (int64, error) {
 		return 0, fmt.Errorf("timestamp %s out of range", truncate(string(num), 64))
 	}
 	return t, nil
-}
-
-// parseMillis converts a valid JSON number of seconds to milliseconds.
-// Plain decimals are converted exactly, so that 1700000000.123 becomes
-// 1700000000123 and not ...122 through float rounding; digits past the
-// millisecond are dropped, as Prometheus drops them.
-func parseMillis(num []byte) (int64, bool) {
-	neg := num[0] == '-'
-	if neg {
-		num = num[1:]
-	}
-	// maxSec keeps ms*1000+999 below math.MaxInt64.
-	const maxSec = math.MaxInt64/1000 - 1
-	var ms int64
-	i := 0
-	for ; i < len(num) && '0' <= num[i] && num[i] <= '9'; i++ {
-		digit := int64(num[i] - '0')
-		if ms > (maxSec-digit)/10 {
-			return 0, false
-		}
-		ms = ms*10 + digit
-	}
-	ms *= 1000
-	if i < len(num) && num[i] == '.' {
-		i++
-		for scale := int64(100); i < len(num) && '0' <= num[i] && num[i] <= '9'; i++ {
-			ms += int64(num[i]-'0') * scale
-			scale /= 10
-		}
-	}
-	if i < len(num) { // an exponent: rare, go through float64
-		f, err := strconv.ParseFloat(string(num), 64)
-		f = math.Trunc(f * 1000)
-		if err != nil || f >= math.MaxInt64 || f <= math.MinInt64 {
-			return 0, false
-		}
-		ms = int64(f)
-	}
-	if neg {
-		ms = -ms
-	}
-	return ms, true
 }

@@ -3,6 +3,8 @@ package promapi
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -318,4 +320,46 @@ func (s *scanner) end() error {
 		return s.syntaxErr("end of input")
 	}
 	return nil
+}
+
+// parseMillis converts a valid JSON number of seconds to milliseconds.
+// Plain decimals are converted exactly, so that 1700000000.123 becomes
+// 1700000000123 and not ...122 through float rounding; digits past the
+// millisecond are dropped, as Prometheus drops them.
+func parseMillis(num []byte) (int64, bool) {
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	// maxSec keeps ms*1000+999 below math.MaxInt64.
+	const maxSec = math.MaxInt64/1000 - 1
+	var ms int64
+	i := 0
+	for ; i < len(num) && '0' <= num[i] && num[i] <= '9'; i++ {
+		digit := int64(num[i] - '0')
+		if ms > (maxSec-digit)/10 {
+			return 0, false
+		}
+		ms = ms*10 + digit
+	}
+	ms *= 1000
+	if i < len(num) && num[i] == '.' {
+		i++
+		for scale := int64(100); i < len(num) && '0' <= num[i] && num[i] <= '9'; i++ {
+			ms += int64(num[i]-'0') * scale
+			scale /= 10
+		}
+	}
+	if i < len(num) { // an exponent: rare, go through float64
+		f, err := strconv.ParseFloat(string(num), 64)
+		f = math.Trunc(f * 1000)
+		if err != nil || f >= math.MaxInt64 || f <= math.MinInt64 {
+			return 0, false
+		}
+		ms = int64(f)
+	}
+	if neg {
+		ms = -ms
+	}
+	return ms, true
 }

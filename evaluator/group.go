@@ -55,7 +55,7 @@ type Group struct {
 	ruleKeys    []string
 	genURLs     []string // each alerting rule's generator URL
 	sh          *shared
-	definition  string // everything that defines the group, to compare on reload
+	definition  [32]byte // hash of everything that defines the group, to compare on reload
 
 	sem chan struct{} // bounds the queries of one evaluation
 

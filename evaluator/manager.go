@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -306,18 +306,20 @@ func mergeLabels(group, rule map[string]string) labels.Labels {
 	return labels.FromMap(m)
 }
 
-// definition renders everything that defines a running group, so that a
+// definition hashes everything that defines a running group, so that a
 // reload can tell whether the group changed. Positions are left out: moving
 // a group in its file does not change it.
-func definition(file string, rg *rules.RuleGroup, g *Group, cfg *Config, sh *shared) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%s|%v|%s|%v|%d|%s@%s|", file, rg.Name, g.interval, rg.Schedule, g.queryOffset, rg.Limit, g.ds.Name, g.ds.Version)
-	fmt.Fprintf(&b, "%v|%s|%v|%d|%v|", cfg.ExternalLabels, urlString(cfg.ExternalURL), sh.resendDelay, sh.concurrency, rg.Labels)
+func definition(file string, rg *rules.RuleGroup, g *Group, cfg *Config, sh *shared) [sha256.Size]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%v|%s|%v|%d|%s@%s|", file, rg.Name, g.interval, rg.Schedule, g.queryOffset, rg.Limit, g.ds.Name, g.ds.Version)
+	fmt.Fprintf(h, "%v|%s|%v|%d|%v|", cfg.ExternalLabels, urlString(cfg.ExternalURL), sh.resendDelay, sh.concurrency, rg.Labels)
 	for _, r := range rg.Rules {
 		r.Pos = rules.Position{}
-		fmt.Fprintf(&b, "%#v|", r)
+		fmt.Fprintf(h, "%#v|", r)
 	}
-	return b.String()
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // GroupStatus is a read-only view of a group, for the API and the UI.

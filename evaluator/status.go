@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -27,6 +28,33 @@ type Evaluation struct {
 	Err     string
 }
 
+// record is an Evaluation stored compactly: with 10,000 rules the history
+// is 200,000 of them.
+type record struct {
+	unixNano int64
+	micros   uint32 // duration, capped at about 71 minutes
+	samples  uint32
+	err      string
+}
+
+func compact(e Evaluation) record {
+	return record{
+		unixNano: e.Time.UnixNano(),
+		micros:   uint32(min(e.Duration.Microseconds(), math.MaxUint32)),
+		samples:  uint32(min(e.Samples, math.MaxUint32)),
+		err:      e.Err,
+	}
+}
+
+func (r record) expand() Evaluation {
+	return Evaluation{
+		Time:     time.Unix(0, r.unixNano).UTC(),
+		Duration: time.Duration(r.micros) * time.Microsecond,
+		Samples:  int(r.samples),
+		Err:      r.err,
+	}
+}
+
 // ruleStatus is the health and recent history of a rule. The group's
 // goroutines write it; readers take copies.
 type ruleStatus struct {
@@ -34,7 +62,7 @@ type ruleStatus struct {
 	health   Health
 	lastErr  string
 	last     Evaluation
-	history  [historySize]Evaluation
+	history  [historySize]record
 	next     int // index in history of the next record
 	recorded int
 }
@@ -45,13 +73,16 @@ func (s *ruleStatus) record(e Evaluation) (prevErr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prevErr = s.lastErr
+	if e.Err == prevErr {
+		e.Err = prevErr // share one copy of a repeated error in the history
+	}
 	s.lastErr = e.Err
 	s.health = HealthOK
 	if e.Err != "" {
 		s.health = HealthErr
 	}
 	s.last = e
-	s.history[s.next] = e
+	s.history[s.next] = compact(e)
 	s.next = (s.next + 1) % historySize
 	s.recorded = min(s.recorded+1, historySize)
 	return prevErr
@@ -86,7 +117,7 @@ func (s *ruleStatus) snapshot() (Health, string, Evaluation, []Evaluation) {
 	}
 	hist := make([]Evaluation, 0, s.recorded)
 	for i := 1; i <= s.recorded; i++ {
-		hist = append(hist, s.history[(s.next-i+historySize)%historySize])
+		hist = append(hist, s.history[(s.next-i+historySize)%historySize].expand())
 	}
 	return h, s.lastErr, s.last, hist
 }

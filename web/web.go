@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strings"
 
@@ -56,6 +57,12 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("POST /-/reload", h.reload)
 	mux.HandleFunc("PUT /-/reload", h.reload)
 	mux.HandleFunc("GET /{$}", h.index)
+	// Profiles, as Prometheus and Alertmanager serve them.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 
 	var root http.Handler = mux
 	if p := prefix(opts.ExternalURL); p != "" {

@@ -63,7 +63,7 @@ func newReloader(opts reloaderOptions) *reloader {
 func (r *reloader) reload(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l, _, err := load(r.opts.configFile)
+	l, _, err := loadFrugally(r.opts.configFile)
 	if err == nil {
 		err = r.applyLocked(ctx, l)
 	}

@@ -101,7 +101,7 @@ func runServer(ctx context.Context, args []string, _, stderr io.Writer) int {
 // long as the process; the config, rule files and query clients are
 // replaced on each reload.
 func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
-	first, _, err := load(flags.configFile)
+	first, _, err := loadFrugally(flags.configFile)
 	if err != nil {
 		return fmt.Errorf("load configuration:\n%w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -60,6 +61,13 @@ type AlertingRule struct {
 	// hasTemplates is false when no label or annotation holds "{{", so that
 	// no template is built at all.
 	hasTemplates bool
+	// memoize is set when the templates are pure functions of the sample
+	// (they do not query): then a series whose value did not change keeps
+	// its last expansion, from memo, instead of being expanded again.
+	// Expanding is the costliest part of evaluating a firing rule. Only
+	// the goroutine evaluating the rule uses memo.
+	memoize bool
+	memo    map[uint64]expansion
 
 	status ruleStatus
 
@@ -77,11 +85,14 @@ func NewAlertingRule(name, expr string, hold, keepFiringFor time.Duration, lbls,
 		labels: lbls, annotations: annotations,
 		active: map[uint64]*Alert{},
 	}
+	queries := false
 	for _, set := range []labels.Labels{lbls, annotations} {
 		set.Range(func(l labels.Label) {
 			r.hasTemplates = r.hasTemplates || strings.Contains(l.Value, "{{")
+			queries = queries || strings.Contains(l.Value, "query")
 		})
 	}
+	r.memoize = r.hasTemplates && !queries
 	return r
 }
 
@@ -175,36 +186,75 @@ func (r *AlertingRule) gone(h uint64, a *Alert, ts time.Time) (stillActive bool)
 // labels and annotations expanded for it.
 func (r *AlertingRule) alertsFrom(ctx context.Context, res promql.Vector, ts time.Time, env *evalEnv) (map[uint64]*Alert, error) {
 	alerts := make(map[uint64]*Alert, len(res))
-	lb := labels.NewBuilder(labels.EmptyLabels())
-	sb := labels.NewScratchBuilder(r.annotations.Len())
+	var memo map[uint64]expansion
+	if r.memoize {
+		memo = make(map[uint64]expansion, len(res))
+	}
+	x := expander{lb: labels.NewBuilder(labels.EmptyLabels()), sb: labels.NewScratchBuilder(r.annotations.Len())}
 	for _, smpl := range res {
-		var data any
-		if r.hasTemplates {
-			data = template.AlertTemplateData(smpl.Metric.Map(), env.externalLabels, urlString(env.externalURL), smpl)
+		var (
+			e     expansion
+			found bool
+			key   uint64
+			bits  = math.Float64bits(smpl.F)
+		)
+		if r.memoize {
+			key = smpl.Metric.Hash()
+			e, found = r.memo[key]
 		}
-		expand := func(text string) string { return r.expand(ctx, text, data, ts, env) }
-
-		lb.Reset(smpl.Metric)
-		lb.Del(labels.MetricName)
-		r.labels.Range(func(l labels.Label) { lb.Set(l.Name, expand(l.Value)) })
-		lb.Set(labels.AlertName, r.name)
-		sb.Reset()
-		r.annotations.Range(func(a labels.Label) { sb.Add(a.Name, expand(a.Value)) })
-
-		lset := lb.Labels()
-		h := lset.Hash()
+		if !found || e.valueBits != bits {
+			e = r.expandSample(ctx, &x, smpl, ts, env)
+			e.valueBits = bits
+		}
+		if r.memoize {
+			memo[key] = e
+		}
+		h := e.labels.Hash()
 		if _, dup := alerts[h]; dup {
 			return nil, errDuplicateAlertLabelSet
 		}
 		alerts[h] = &Alert{
-			Labels:      lset,
-			Annotations: sb.Labels(),
+			Labels:      e.labels,
+			Annotations: e.annotations,
 			ActiveAt:    ts,
 			State:       StatePending,
 			Value:       smpl.F,
 		}
 	}
+	if r.memoize {
+		r.memo = memo
+	}
 	return alerts, nil
+}
+
+// expansion is the outcome of expanding a rule's labels and annotations for
+// one result sample.
+type expansion struct {
+	valueBits           uint64
+	labels, annotations labels.Labels
+}
+
+// expander holds the builders reused across the samples of an evaluation.
+type expander struct {
+	lb *labels.Builder
+	sb labels.ScratchBuilder
+}
+
+// expandSample returns the alert labels (the sample's, without __name__,
+// plus the rule's, expanded) and the expanded annotations for smpl.
+func (r *AlertingRule) expandSample(ctx context.Context, x *expander, smpl promql.Sample, ts time.Time, env *evalEnv) expansion {
+	var data any
+	if r.hasTemplates {
+		data = template.AlertTemplateData(smpl.Metric.Map(), env.externalLabels, urlString(env.externalURL), smpl)
+	}
+	expand := func(text string) string { return r.expand(ctx, text, data, ts, env) }
+	x.lb.Reset(smpl.Metric)
+	x.lb.Del(labels.MetricName)
+	r.labels.Range(func(l labels.Label) { x.lb.Set(l.Name, expand(l.Value)) })
+	x.lb.Set(labels.AlertName, r.name)
+	x.sb.Reset()
+	r.annotations.Range(func(a labels.Label) { x.sb.Add(a.Name, expand(a.Value)) })
+	return expansion{labels: x.lb.Labels(), annotations: x.sb.Labels()}
 }
 
 // expand expands one label or annotation template as Prometheus does; a

@@ -327,3 +327,43 @@ func TestStateHashChangesWithPersistedFields(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, h0, r.stateHash(), "pending to firing is")
 }
+
+// TestTemplateMemo: a series whose value did not change keeps its last
+// expansion; a new value is expanded again; memo holds only current series.
+func TestTemplateMemo(t *testing.T) {
+	q := NewFakeQuerier()
+	r := NewAlertingRule("X", "x", 0, 0, labels.FromStrings("sev", "{{ if gt $value 1.0 }}high{{ else }}low{{ end }}"),
+		labels.FromStrings("summary", "{{ $labels.instance }} at {{ $value }}"))
+	require.True(t, r.memoize)
+	env := testEnv(q)
+	eval := func(m float64, v float64, instances ...string) {
+		var vec promql.Vector
+		for _, in := range instances {
+			vec = append(vec, promql.Sample{Metric: labels.FromStrings("instance", in), F: v})
+		}
+		q.SetVector("x", vec)
+		_, err := r.eval(context.Background(), at(m), env)
+		require.NoError(t, err)
+	}
+	annotations := func() string {
+		var out []string
+		for _, a := range r.Alerts() {
+			if a.State != StateInactive {
+				out = append(out, a.Labels.Get("sev")+":"+a.Annotations.Get("summary"))
+			}
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	eval(0, 1, "a", "b")
+	require.Equal(t, "low:a at 1,low:b at 1", annotations())
+	require.Len(t, r.memo, 2)
+	eval(1, 1, "a", "b")
+	require.Equal(t, "low:a at 1,low:b at 1", annotations())
+	eval(2, 2, "a")
+	require.Equal(t, "high:a at 2", annotations(), "a new value is expanded again, labels too")
+	require.Len(t, r.memo, 1)
+
+	withQuery := NewAlertingRule("Y", "y", 0, 0, labels.EmptyLabels(), labels.FromStrings("n", `{{ query "sum(up)" }}`))
+	require.False(t, withQuery.memoize, "a template that queries is expanded every time")
+}

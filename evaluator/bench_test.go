@@ -15,16 +15,23 @@ import (
 // BenchmarkAlertingRuleEval is one evaluation of a firing rule with one
 // series: the state machine's share of the cost of an evaluation.
 func BenchmarkAlertingRuleEval(b *testing.B) {
+	templated := labels.FromStrings("summary", "{{ $labels.instance }} is down ({{ $value | humanize }})")
 	for _, tc := range []struct {
 		name        string
 		annotations labels.Labels
+		newValue    bool // a new value at each evaluation: no memoized expansion
 	}{
-		{"plain", labels.FromStrings("summary", "the service is down")},
-		{"templated", labels.FromStrings("summary", "{{ $labels.instance }} is down ({{ $value | humanize }})")},
+		{"plain", labels.FromStrings("summary", "the service is down"), false},
+		{"templated", templated, false},
+		{"templated-new-value", templated, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			v := 0.0
 			q := QuerierFunc(func(context.Context, string, time.Time) (promql.Vector, error) {
-				return promql.Vector{{Metric: labels.FromStrings("__name__", "up", "instance", "a:9100", "job", "node"), F: 0}}, nil
+				if tc.newValue {
+					v++
+				}
+				return promql.Vector{{Metric: labels.FromStrings("__name__", "up", "instance", "a:9100", "job", "node"), F: v}}, nil
 			})
 			r := NewAlertingRule("InstanceDown", "up == 0", 0, 0, labels.FromStrings("severity", "page"), tc.annotations)
 			env := testEnv(q)

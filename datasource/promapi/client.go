@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -70,8 +71,15 @@ type Client struct {
 	redacted string
 	prefix   string // datasource "name" (redacted URL)
 	timeout  time.Duration
-	http     *http.Client
-	red      redactor
+	// rt sends queries; http (which follows redirects when configured) is
+	// used only for a query whose answer is a redirect. Going to the
+	// round tripper directly saves http.Client's per-request header copies.
+	rt     http.RoundTripper
+	http   *http.Client
+	follow bool
+	// header is shared by every request and never modified.
+	header http.Header
+	red    redactor
 }
 
 // New returns a Client for opts. It does not contact the datasource.
@@ -96,7 +104,9 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("datasource %q: http_config: %s", opts.Name, red.scrub(err.Error()))
 	}
 	ua := cmp.Or(opts.UserAgent, defaultUserAgent)
-	hc, err := commoncfg.NewClientFromConfig(cfg, "alerter", commoncfg.WithUserAgent(ua))
+	// The User-Agent goes in the shared header rather than through
+	// commoncfg.WithUserAgent, whose round tripper clones every request.
+	hc, err := commoncfg.NewClientFromConfig(cfg, "alerter")
 	if err != nil {
 		return nil, fmt.Errorf("datasource %q: http_config: %s", opts.Name, red.scrub(err.Error()))
 	}
@@ -107,15 +117,29 @@ func New(opts Options) (*Client, error) {
 	}
 	ep.Fragment, ep.RawFragment = "", ""
 	redacted := redactURL(u)
-	return &Client{
+	c := &Client{
 		name:     opts.Name,
 		endpoint: ep.String(),
 		redacted: redacted,
 		prefix:   fmt.Sprintf("datasource %q (%s)", opts.Name, redacted),
 		timeout:  cmp.Or(opts.Timeout, defaultTimeout),
+		rt:       hc.Transport,
 		http:     hc,
-		red:      red,
-	}, nil
+		follow:   cfg.FollowRedirects,
+		header: http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"},
+			"Accept":       {"application/json"},
+			"User-Agent":   {ua},
+		},
+		red: red,
+	}
+	if u.User != nil {
+		// What http.Client does for a URL with a user: basic auth, unless
+		// the request has an Authorization header already.
+		pass, _ := u.User.Password()
+		c.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+	}
+	return c, nil
 }
 
 // String returns the datasource's URL, redacted.
@@ -138,7 +162,7 @@ func (c *Client) Query(ctx context.Context, expr string, ts time.Time) (promql.V
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = max(min(timeout, time.Until(dl)), 0)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	form := formBody(expr, ts)
 	for attempt := 1; ; attempt++ {
@@ -208,9 +232,8 @@ func (c *Client) attempt(ctx context.Context, form string) (vec promql.Vector, r
 	if err != nil {
 		return nil, false, unwrapURLError(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	req.Header = c.header
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, reusedConn.Load(), fmt.Errorf("request failed: %w", unwrapURLError(err))
 	}
@@ -230,6 +253,31 @@ func (c *Client) attempt(ctx context.Context, form string) (vec promql.Vector, r
 	}
 	vec, err = c.result(resp.StatusCode, buf.Bytes())
 	return vec, false, err
+}
+
+// send sends req through the round tripper, and again through the client
+// when the answer is a redirect to follow.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil || !c.follow || !isRedirect(resp.StatusCode) {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	again := req.Clone(req.Context())
+	if again.Body, err = req.GetBody(); err != nil {
+		return nil, err
+	}
+	return c.http.Do(again)
+}
+
+func isRedirect(code int) bool {
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
 }
 
 // readBody reads a 2xx body whole, and at most maxErrorBody of any other.

@@ -193,3 +193,34 @@ func TestQueryRetry(t *testing.T) {
 		require.NotContains(t, err.Error(), "after a retry")
 	})
 }
+
+// TestQueryRedirect: a redirect is followed (the form re-sent) when
+// follow_redirects is on, as Prometheus' HTTP client does, and is an error
+// otherwise.
+func TestQueryRedirect(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/query" {
+			http.Redirect(w, r, "/moved/api/v1/query", http.StatusTemporaryRedirect)
+			return
+		}
+		if err := r.ParseForm(); err != nil || r.Form.Get("query") != "up" || r.Method != http.MethodPost {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1700000000,"7"]}}`))
+	}))
+	t.Cleanup(srv.Close)
+
+	cfg := commoncfg.DefaultHTTPClientConfig
+	c := newClient(t, Options{URL: srv.URL, HTTPConfig: cfg})
+	vec, err := c.Query(testContext(t), "up", evalTime)
+	require.NoError(t, err)
+	require.Len(t, vec, 1)
+	require.Equal(t, 7.0, vec[0].F)
+
+	cfg.FollowRedirects = false
+	c = newClient(t, Options{URL: srv.URL, HTTPConfig: cfg})
+	_, err = c.Query(testContext(t), "up", evalTime)
+	require.ErrorContains(t, err, "HTTP 307")
+}

@@ -249,7 +249,7 @@ func (r *AlertingRule) expandSample(ctx context.Context, x *expander, smpl promq
 	}
 	expand := func(text string) string { return r.expand(ctx, text, data, ts, env) }
 	x.lb.Reset(smpl.Metric)
-	x.lb.Del(labels.MetricName)
+	x.lb.Del(model.MetricNameLabel)
 	r.labels.Range(func(l labels.Label) { x.lb.Set(l.Name, expand(l.Value)) })
 	x.lb.Set(labels.AlertName, r.name)
 	x.sb.Reset()
@@ -284,7 +284,7 @@ func urlString(u *url.URL) string {
 func (r *AlertingRule) sample(a *Alert, ts time.Time, metric string, v float64, withState bool) promql.Sample {
 	lb := labels.NewBuilder(r.labels)
 	a.Labels.Range(func(l labels.Label) { lb.Set(l.Name, l.Value) })
-	lb.Set(labels.MetricName, metric)
+	lb.Set(model.MetricNameLabel, metric)
 	lb.Set(labels.AlertName, r.name)
 	if withState {
 		lb.Set(alertStateLabel, a.State.String())

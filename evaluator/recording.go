@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 )
@@ -41,7 +42,7 @@ func (r *RecordingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (p
 	for i := range vec {
 		s := &vec[i]
 		lb.Reset(s.Metric)
-		lb.Set(labels.MetricName, r.name)
+		lb.Set(model.MetricNameLabel, r.name)
 		r.labels.Range(func(l labels.Label) { lb.Set(l.Name, l.Value) })
 		s.Metric = lb.Labels()
 		s.T = at.UnixMilli()

@@ -63,7 +63,7 @@ func TestParseEmpty(t *testing.T) {
 }
 
 func TestParseAnchorsAndMerges(t *testing.T) {
-	f, errs := rules.Parse("f.yml", []byte(`
+	_, errs := rules.Parse("f.yml", []byte(`
 common: &common
   for: 5m
   labels: {severity: warn}
@@ -82,7 +82,7 @@ groups:
 	require.Len(t, errs, 1)
 	require.Contains(t, errs[0].Error(), "f.yml:2:1: field common not found in rule file")
 
-	f, errs = rules.Parse("f.yml", []byte(`
+	f, errs := rules.Parse("f.yml", []byte(`
 groups:
   - name: g
     rules:

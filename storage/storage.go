@@ -1,6 +1,6 @@
 // Package storage keeps alerter's durable state in one SQLite database
 // under --storage.path: what must survive a restart or a crash (alert
-// states now; silences and the notification log later). Every write is one
+// states, silences and the notification log). Every write is one
 // transaction, committed to the write-ahead log with fsync before it
 // returns.
 package storage
@@ -23,6 +23,8 @@ type DB struct {
 	db   *sql.DB
 	lock *os.File
 	path string
+
+	commit committer
 }
 
 // migrations create the schema; migration i brings user_version from i to i+1.
@@ -41,6 +43,22 @@ var migrations = []string{
 		valid_until       INTEGER NOT NULL,
 		keep_firing_since INTEGER NOT NULL,
 		PRIMARY KEY (group_key, rule_key, labels)
+	) WITHOUT ROWID`,
+	`CREATE TABLE silences (
+		id         TEXT    PRIMARY KEY,
+		matchers   TEXT    NOT NULL, -- JSON array of {name, value, type}
+		starts_at  INTEGER NOT NULL, -- Unix nanoseconds
+		ends_at    INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		created_by TEXT    NOT NULL,
+		comment    TEXT    NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE notification_log (
+		key        TEXT    PRIMARY KEY, -- group key, receiver and integration
+		firing     BLOB    NOT NULL,    -- sorted fingerprints, 8 bytes each, big endian
+		resolved   BLOB    NOT NULL,
+		sent_at    INTEGER NOT NULL,    -- Unix nanoseconds
+		expires_at INTEGER NOT NULL
 	) WITHOUT ROWID`,
 }
 

@@ -1,0 +1,92 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// A write is one caller's part of a group commit.
+type write struct {
+	f    func(*sql.Tx) error
+	done chan error
+}
+
+// committer batches concurrent writes into one transaction, so that many
+// callers share one fsync. There is no background goroutine: the first
+// caller to find no commit in progress becomes the leader, commits every
+// queued write (its own and those that arrived meanwhile) and hands over
+// to whoever queued during its commit.
+type committer struct {
+	mu      sync.Mutex
+	queue   []write
+	leading bool
+}
+
+// Write runs f in a transaction shared with concurrent writers and returns
+// once that transaction is durable (or failed). f runs under a savepoint: if
+// it returns an error, only its own changes are undone and the error is
+// returned to its caller alone.
+func (s *DB) Write(ctx context.Context, f func(*sql.Tx) error) error {
+	w := write{f: f, done: make(chan error, 1)}
+	c := &s.commit
+	c.mu.Lock()
+	c.queue = append(c.queue, w)
+	if c.leading {
+		c.mu.Unlock()
+		select {
+		case err := <-w.done:
+			return err
+		case <-ctx.Done():
+			// The write may still be committed by the leader; the caller
+			// only stops waiting for it.
+			return ctx.Err()
+		}
+	}
+	c.leading = true
+	for len(c.queue) > 0 {
+		batch := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		s.commitBatch(batch)
+		c.mu.Lock()
+	}
+	c.leading = false
+	c.mu.Unlock()
+	return <-w.done
+}
+
+// commitBatch commits batch in one transaction and reports to each writer.
+// The leader's own context is not used: it commits on behalf of others.
+func (s *DB) commitBatch(batch []write) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, w := range batch {
+			errs[i] = savepoint(ctx, tx, w.f)
+		}
+		return nil
+	})
+	for i, w := range batch {
+		if err != nil {
+			errs[i] = fmt.Errorf("commit: %w", err)
+		}
+		w.done <- errs[i]
+	}
+}
+
+func savepoint(ctx context.Context, tx *sql.Tx, f func(*sql.Tx) error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
+			return fmt.Errorf("%w (and undoing it: %v)", err, rerr)
+		}
+		_, _ = tx.ExecContext(ctx, "RELEASE w")
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE w")
+	return err
+}

@@ -1,0 +1,91 @@
+package config
+
+import (
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/alertmanager/timeinterval"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+)
+
+// Alertmanager's defaults for the routing sections.
+const (
+	DefaultGroupWait      = 30 * time.Second
+	DefaultGroupInterval  = 5 * time.Minute
+	DefaultRepeatInterval = 4 * time.Hour
+	DefaultResolveTimeout = 5 * time.Minute
+)
+
+// Routing is the decoded, validated Alertmanager half of alerter.yml:
+// route, receivers, inhibit_rules, time_intervals (and the older
+// mute_time_intervals), templates and the Alertmanager globals they use.
+// It is nil in a Config without a route.
+type Routing struct {
+	// ResolveTimeout is global.resolve_timeout: the EndsAt given to posted
+	// alerts that carry none.
+	ResolveTimeout time.Duration
+	Route          *Route
+	Receivers      []*Receiver
+	InhibitRules   []*InhibitRule
+	// TimeIntervals holds time_intervals and mute_time_intervals by name.
+	TimeIntervals map[string][]timeinterval.TimeInterval
+	// Templates are the template files the templates globs matched, resolved.
+	Templates []string
+}
+
+// Route is one node of the routing tree, as written: fields that are not set
+// are nil or empty and inherited from the parent by dispatch.
+type Route struct {
+	Receiver string
+	// GroupBy is nil when group_by is not set (inherit), empty when it is
+	// set to []; GroupByAll is group_by: ['...'].
+	GroupBy    []model.LabelName
+	GroupByAll bool
+	// Matchers joins match, match_re and matchers, sorted.
+	Matchers            labels.Matchers
+	Continue            bool
+	GroupWait           *time.Duration
+	GroupInterval       *time.Duration
+	RepeatInterval      *time.Duration
+	MuteTimeIntervals   []string
+	ActiveTimeIntervals []string
+	Routes              []*Route
+	// Line is where the route starts in the config file.
+	Line int
+}
+
+// Receiver is a named set of integrations. Kinds alerter cannot deliver to
+// are listed in Unsupported, so that `routes test` can still use the tree
+// while `check config` and `run` report them.
+type Receiver struct {
+	Name    string
+	Webhook []*WebhookConfig
+	// Unsupported lists the *_configs keys of kinds alerter does not
+	// deliver to (pagerduty_configs, ...), in file order.
+	Unsupported []string
+	Line        int
+}
+
+// WebhookConfig is Alertmanager's webhook_configs entry.
+type WebhookConfig struct {
+	SendResolved bool
+	// URL is the endpoint (from url or url_file); it is a secret: never
+	// logged or shown.
+	URL        string
+	HTTPConfig commoncfg.HTTPClientConfig
+	// MaxAlerts caps the alerts in one message; 0 means all.
+	MaxAlerts int
+	// Timeout bounds one request; 0 means the flush deadline only.
+	Timeout time.Duration
+	Line    int
+}
+
+// InhibitRule mutes alerts matching TargetMatchers while an alert matching
+// SourceMatchers fires with the same values of the Equal labels.
+type InhibitRule struct {
+	SourceMatchers labels.Matchers
+	TargetMatchers labels.Matchers
+	Equal          []model.LabelName
+	Line           int
+}

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
@@ -53,8 +52,10 @@ var rootDefaults = RouteOpts{
 	RepeatInterval: config.DefaultRepeatInterval,
 }
 
-// NewRoute builds the routing tree below cfg; parent is nil for the root.
-func NewRoute(cfg *config.Route, parent *Route) *Route {
+// NewRoute builds the routing tree whose root is cfg.
+func NewRoute(cfg *config.Route) *Route { return newRoute(cfg, nil, "{}") }
+
+func newRoute(cfg *config.Route, parent *Route, key string) *Route {
 	opts := rootDefaults
 	if parent != nil {
 		opts = parent.Opts
@@ -81,24 +82,19 @@ func NewRoute(cfg *config.Route, parent *Route) *Route {
 		Matchers: cfg.Matchers,
 		Continue: cfg.Continue,
 		Line:     cfg.Line,
-		Key:      "{}",
-	}
-	if parent != nil {
-		r.Key = parent.Key + "/" + cfg.Matchers.String()
+		Key:      key,
 	}
 	seen := map[string]int{}
 	for i, c := range cfg.Routes {
-		child := NewRoute(c, r)
-		child.Index = i
-		if n := seen[child.Key]; n > 0 {
+		ckey := key + "/" + c.Matchers.String()
+		n := seen[ckey]
+		seen[ckey] = n + 1
+		if n > 0 {
 			// A sibling with the same matchers: keep keys unique.
-			key := child.Key
-			child.Key = fmt.Sprintf("%s#%d", key, n)
-			child.rekeyChildren()
-			seen[key] = n + 1
-		} else {
-			seen[child.Key] = 1
+			ckey = fmt.Sprintf("%s#%d", ckey, n)
 		}
+		child := newRoute(c, r, ckey)
+		child.Index = i
 		r.Routes = append(r.Routes, child)
 	}
 	return r
@@ -107,15 +103,6 @@ func NewRoute(cfg *config.Route, parent *Route) *Route {
 func setDuration(dst *time.Duration, src *time.Duration) {
 	if src != nil {
 		*dst = *src
-	}
-}
-
-// rekeyChildren recomputes the keys below r after r's key changed.
-func (r *Route) rekeyChildren() {
-	for _, c := range r.Routes {
-		suffix := c.Key[strings.LastIndex(c.Key, "/"):]
-		c.Key = r.Key + suffix
-		c.rekeyChildren()
 	}
 }
 

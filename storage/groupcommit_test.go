@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/dispatch"
 )
 
 // Concurrent writers share commits; one writer's failure undoes only its
@@ -56,4 +59,30 @@ func TestGroupCommit(t *testing.T) {
 	var bad int
 	require.NoError(t, db.db.QueryRow(`SELECT count(*) FROM silences WHERE CAST(id AS INTEGER) % 7 = 0`).Scan(&bad))
 	require.Zero(t, bad)
+}
+
+func TestNotificationLogRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := open(t, dir)
+	p := db.NotificationLog()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	in := []dispatch.LogEntry{
+		{Key: `{}/{a="b"}:{x="y"} r/webhook/0`, Firing: []uint64{1, 1 << 63, 42}, Resolved: nil, SentAt: at, ExpiresAt: at.Add(time.Hour)},
+		{Key: "k2", Firing: nil, Resolved: []uint64{7}, SentAt: at, ExpiresAt: at.Add(2 * time.Hour)},
+	}
+	require.NoError(t, p.SaveNotificationLog(ctx, in, nil))
+	require.NoError(t, p.SaveNotificationLog(ctx, nil, []string{"k2"}))
+	require.NoError(t, db.Close())
+
+	db = open(t, dir)
+	defer db.Close()
+	got, err := db.NotificationLog().LoadNotificationLog(ctx)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, in[0].Key, got[0].Key)
+	require.Equal(t, in[0].Firing, got[0].Firing)
+	require.Empty(t, got[0].Resolved)
+	require.True(t, in[0].SentAt.Equal(got[0].SentAt))
+	require.True(t, in[0].ExpiresAt.Equal(got[0].ExpiresAt))
 }

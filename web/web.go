@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -35,6 +36,14 @@ type Options struct {
 	ExternalURL *url.URL
 	Version     string
 	Logger      *slog.Logger
+
+	// Routing and Silences serve Alertmanager's API v2; without them it
+	// is not served.
+	Routing   Routing
+	Silences  SilenceStore
+	Revision  string
+	GoVersion string
+	StartTime time.Time
 }
 
 // maxRequestBody caps what any endpoint reads from a request.
@@ -56,6 +65,17 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("HEAD /-/ready", h.ready)
 	mux.HandleFunc("POST /-/reload", h.reload)
 	mux.HandleFunc("PUT /-/reload", h.reload)
+	if opts.Routing != nil && opts.Silences != nil {
+		mux.HandleFunc("GET /api/v2/status", h.getStatus)
+		mux.HandleFunc("GET /api/v2/receivers", h.getReceivers)
+		mux.HandleFunc("GET /api/v2/alerts", h.getAlerts)
+		mux.HandleFunc("POST /api/v2/alerts", h.postAlerts)
+		mux.HandleFunc("GET /api/v2/alerts/groups", h.getAlertGroups)
+		mux.HandleFunc("GET /api/v2/silences", h.getSilences)
+		mux.HandleFunc("POST /api/v2/silences", h.postSilence)
+		mux.HandleFunc("GET /api/v2/silence/{id}", h.getSilence)
+		mux.HandleFunc("DELETE /api/v2/silence/{id}", h.deleteSilence)
+	}
 	mux.HandleFunc("GET /{$}", h.index)
 	// Profiles, as Prometheus and Alertmanager serve them.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -85,7 +105,11 @@ func prefix(u *url.URL) string {
 
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+		limit := int64(maxRequestBody)
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/v2/alerts") {
+			limit = maxAlertsBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -26,6 +26,7 @@ type reloaderOptions struct {
 	externalURLFlag string
 	listenAddress   string
 	manager         *evaluator.Manager
+	routing         *routing
 	sources         *sources
 	logger          *slog.Logger
 	registerer      prometheus.Registerer
@@ -112,9 +113,15 @@ func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
 	if def != nil {
 		ec.DefaultDatasource = def.Name
 	}
+	rc, err := r.opts.routing.prepare(l.cfg, ext.String())
+	if err != nil {
+		return err
+	}
 	if err := r.opts.manager.Update(ctx, ec); err != nil {
 		return err
 	}
+	// The routing is swapped last: nothing after this can fail.
+	r.opts.routing.commit(l.cfg, rc)
 	r.lastOK.Set(1)
 	r.lastSuccess.SetToCurrentTime()
 	return nil

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type serverFlags struct {
 	webConfigFile string
 	logLevel      string
 	logFormat     string
+	dataRetention time.Duration
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -49,6 +51,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS and basic auth)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
+	fs.DurationVar(&f.dataRetention, "data.retention", 120*time.Hour, "how long expired silences and notification log entries are kept")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -135,21 +138,28 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	})
 	defer sources.close()
 
+	rt, err := newRouting(ctx, db, flags.dataRetention, reg, logger.With("component", "dispatch"))
+	if err != nil {
+		return err
+	}
+	defer rt.stop()
 	manager := evaluator.NewManager(evaluator.Options{
 		Store:   db.AlertStates(),
+		Sink:    rt,
 		Metrics: evaluator.NewMetrics(reg),
 		Logger:  logger.With("component", "evaluator"),
 	})
 	reg.MustRegister(alertsCollector{manager})
 	r := newReloader(reloaderOptions{
 		configFile: flags.configFile, externalURLFlag: flags.externalURL, listenAddress: flags.listenAddress,
-		manager: manager, sources: sources, logger: logger, registerer: reg,
+		manager: manager, routing: rt, sources: sources, logger: logger, registerer: reg,
 	})
 
 	var ready atomic.Bool
 	handler := alerterweb.New(alerterweb.Options{
 		Rules: manager, Reload: r.reload, Ready: ready.Load, Gatherer: reg,
 		ExternalURL: extURL, Version: version(), Logger: logger.With("component", "web"),
+		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
 	})
 	srv, errc, err := listen(flags, handler, logger)
 	if err != nil {
@@ -161,12 +171,11 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	}
 	if !first.cfg.HasRoute() {
 		logger.Info("No route is configured: alerts are evaluated and shown, but not sent anywhere")
-	} else {
-		logger.Warn("A route is configured, but this version of alerter does not route alerts yet: they are evaluated and shown, not sent")
 	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { manager.Run(runCtx) })
+	wg.Go(func() { rt.run(runCtx) })
 	wg.Go(func() { r.watchSignals(runCtx) })
 	ready.Store(true)
 	logger.Info("alerter is ready", "version", version(), "listen", flags.listenAddress, "external_url", extURL.String())

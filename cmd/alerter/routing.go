@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/alertmanager/timeinterval"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/dispatch"
+	"github.com/alerter/alerter/evaluator"
+	"github.com/alerter/alerter/notifiers"
+	"github.com/alerter/alerter/silences"
+	"github.com/alerter/alerter/storage"
+)
+
+// routing owns the routing half. Long-lived: the alert store, the silences
+// and the notification log (the last two durable). Config-scoped: the
+// dispatcher with its routing tree, inhibit rules and integrations, built
+// by prepare (which may fail and changes nothing) and swapped in by commit.
+type routing struct {
+	store    *dispatch.Store
+	silences *silences.Store
+	nflog    *dispatch.NotificationLog
+	metrics  *dispatch.Metrics
+	logger   *slog.Logger
+
+	swapMu  sync.Mutex // one commit at a time
+	current atomic.Pointer[routingConfig]
+	// stopping tracks old dispatchers finishing their flushes.
+	stopping sync.WaitGroup
+}
+
+// routingConfig is one configuration's routing: nil dispatcher without a
+// route.
+type routingConfig struct {
+	disp       *dispatch.Dispatcher
+	configYAML string
+	receivers  []string
+}
+
+// prepare builds the routing of cfg without touching the running one.
+func (r *routing) prepare(cfg *config.Config, externalURL string) (*routingConfig, error) {
+	rc := &routingConfig{configYAML: cfg.AlertmanagerYAML()}
+	rt := cfg.Routing
+	if rt == nil {
+		return rc, nil
+	}
+	for _, rcv := range rt.Receivers {
+		rc.receivers = append(rc.receivers, rcv.Name)
+	}
+	sort.Strings(rc.receivers)
+	tmpl, err := notifiers.LoadTemplate(rt, externalURL)
+	if err != nil {
+		return nil, err
+	}
+	integrations, err := notifiers.Build(rt, notifiers.Options{Template: tmpl, UserAgent: "alerter/" + version()})
+	if err != nil {
+		return nil, err
+	}
+	d, err := dispatch.NewDispatcher(dispatch.Options{
+		Route:         dispatch.NewRoute(rt.Route),
+		Receivers:     integrations,
+		Inhibitor:     dispatch.NewInhibitor(rt.InhibitRules),
+		Silencer:      r.silences,
+		TimeIntervals: timeinterval.NewIntervener(rt.TimeIntervals),
+		Log:           r.nflog,
+		Logger:        r.logger,
+		Metrics:       r.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rc.disp = d
+	return rc, nil
+}
+
+// commit makes rc the running routing. The old dispatcher finishes its
+// flushes in the background; the notification log keeps the new one from
+// sending again what the old one sent.
+func (r *routing) commit(cfg *config.Config, rc *routingConfig) {
+	r.swapMu.Lock()
+	defer r.swapMu.Unlock()
+	resolve := config.DefaultResolveTimeout
+	if cfg.Routing != nil {
+		resolve = cfg.Routing.ResolveTimeout
+	}
+	r.store.SetResolveTimeout(resolve)
+	old := r.store.SetDispatcher(rc.disp)
+	r.current.Store(rc)
+	if old != nil {
+		r.stopping.Go(old.Stop)
+	}
+}
+
+// stop ends the running dispatcher and waits for every flush.
+func (r *routing) stop() {
+	r.swapMu.Lock()
+	defer r.swapMu.Unlock()
+	if old := r.store.SetDispatcher(nil); old != nil {
+		old.Stop()
+	}
+	r.stopping.Wait()
+}
+
+// run collects garbage until ctx ends: resolved alerts every minute,
+// expired notification log entries and silences every 15 minutes.
+func (r *routing) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { r.silences.Run(ctx) })
+	alerts := time.NewTicker(time.Minute)
+	defer alerts.Stop()
+	logs := time.NewTicker(15 * time.Minute)
+	defer logs.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-alerts.C:
+			r.store.GC()
+		case <-logs.C:
+			if _, err := r.nflog.GC(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				r.logger.Warn("Removing expired notification log entries failed", "err", err)
+			}
+		}
+	}
+}
+
+// Store implements web.Routing.
+func (r *routing) Store() *dispatch.Store { return r.store }
+
+// Dispatcher implements web.Routing.
+func (r *routing) Dispatcher() *dispatch.Dispatcher {
+	if rc := r.current.Load(); rc != nil {
+		return rc.disp
+	}
+	return nil
+}
+
+// ConfigYAML implements web.Routing.
+func (r *routing) ConfigYAML() string {
+	if rc := r.current.Load(); rc != nil {
+		return rc.configYAML
+	}
+	return ""
+}
+
+// ReceiverNames implements web.Routing.
+func (r *routing) ReceiverNames() []string {
+	if rc := r.current.Load(); rc != nil {
+		return rc.receivers
+	}
+	return nil
+}
+
+// Send hands the evaluator's alerts to the alert store, as Prometheus
+// sends them to Alertmanager: same labels, annotations and times.
+func (r *routing) Send(_ context.Context, alerts []evaluator.PostableAlert) {
+	out := make([]*dispatch.Alert, len(alerts))
+	for i, a := range alerts {
+		out[i] = &dispatch.Alert{
+			Labels:       labelSet(a.Labels),
+			Annotations:  labelSet(a.Annotations),
+			StartsAt:     a.StartsAt,
+			EndsAt:       a.EndsAt,
+			GeneratorURL: a.GeneratorURL,
+		}
+	}
+	r.store.Put(out)
+}
+
+func labelSet(ls labels.Labels) model.LabelSet {
+	out := make(model.LabelSet, ls.Len())
+	ls.Range(func(l labels.Label) { out[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
+	return out
+}
+
+// newRouting opens the long-lived routing state from db.
+func newRouting(ctx context.Context, db *storage.DB, retention time.Duration, reg prometheus.Registerer, logger *slog.Logger) (*routing, error) {
+	sils, err := silences.New(ctx, silences.Options{
+		Persister: db.Silences(), Retention: retention, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	nflog, err := dispatch.NewNotificationLog(ctx, db.NotificationLog(), retention)
+	if err != nil {
+		return nil, err
+	}
+	return &routing{
+		store:    dispatch.NewStore(config.DefaultResolveTimeout, nil),
+		silences: sils,
+		nflog:    nflog,
+		metrics:  dispatch.NewMetrics(reg),
+		logger:   logger,
+	}, nil
+}

@@ -1,0 +1,152 @@
+package dispatch
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// groupID identifies an aggregation group in the dispatcher's map: its
+// route and the fingerprint of its group labels.
+type groupID struct {
+	route *Route
+	fp    model.Fingerprint
+}
+
+// aggrGroup holds the alerts of one route with the same group labels. It
+// owns one goroutine and one timer: the first flush comes group_wait after
+// the group was created (or at once for an alert that started longer ago),
+// then one every group_interval.
+type aggrGroup struct {
+	id     groupID
+	key    string
+	labels model.LabelSet
+	route  *Route
+
+	// wake asks the goroutine to flush before group_wait has passed.
+	wake chan struct{}
+
+	mu      sync.Mutex
+	alerts  map[model.Fingerprint]*Alert
+	flushed bool // the first flush has started
+}
+
+func newAggrGroup(id groupID, labels model.LabelSet) *aggrGroup {
+	return &aggrGroup{
+		id:     id,
+		key:    id.route.Key + ":" + labels.String(),
+		labels: labels,
+		route:  id.route,
+		wake:   make(chan struct{}, 1),
+		alerts: map[model.Fingerprint]*Alert{},
+	}
+}
+
+// insert adds or replaces an alert. The caller holds the dispatcher's lock
+// for reading, so the group cannot be removed meanwhile.
+func (ag *aggrGroup) insert(a *Alert, now time.Time) {
+	ag.mu.Lock()
+	if old, ok := ag.alerts[a.fp]; !ok || !old.UpdatedAt.After(a.UpdatedAt) {
+		ag.alerts[a.fp] = a
+	}
+	early := !ag.flushed && a.StartsAt.Add(ag.route.Opts.GroupWait).Before(now)
+	ag.mu.Unlock()
+	if early {
+		select {
+		case ag.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// remove drops an alert the store forgot, unless it changed meanwhile.
+func (ag *aggrGroup) remove(a *Alert) {
+	ag.mu.Lock()
+	if ag.alerts[a.fp] == a {
+		delete(ag.alerts, a.fp)
+	}
+	ag.mu.Unlock()
+}
+
+// snapshot returns the group's alerts sorted by labels, as Alertmanager
+// sends them. flushing marks the first flush as started.
+func (ag *aggrGroup) snapshot(flushing bool) []*Alert {
+	ag.mu.Lock()
+	out := make([]*Alert, 0, len(ag.alerts))
+	for _, a := range ag.alerts {
+		out = append(out, a)
+	}
+	if flushing {
+		ag.flushed = true
+	}
+	ag.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Labels.Before(out[j].Labels) })
+	return out
+}
+
+// run flushes on the group's timer until ctx is done or the group is
+// empty and removed.
+func (ag *aggrGroup) run(ctx context.Context, d *Dispatcher) {
+	timer := time.NewTimer(ag.route.Opts.GroupWait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ag.wake:
+		case <-timer.C:
+		}
+		// Reset before flushing, so a slow flush does not push later
+		// ones back, as in Alertmanager.
+		timer.Reset(ag.route.Opts.GroupInterval)
+		ag.flush(ctx, d)
+		if d.removeIfEmpty(ag) {
+			return
+		}
+	}
+}
+
+// flush sends the group's alerts through the pipeline; if that succeeded,
+// resolved alerts that did not change meanwhile are dropped.
+func (ag *aggrGroup) flush(ctx context.Context, d *Dispatcher) {
+	alerts := ag.snapshot(true)
+	if len(alerts) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(ag.route.Opts.GroupInterval, d.minFlushTimeout))
+	defer cancel()
+	now := d.now()
+	if !d.notify(ctx, ag, alerts, now) {
+		return
+	}
+	ag.mu.Lock()
+	for _, a := range alerts {
+		if a.ResolvedAt(now) && ag.alerts[a.fp] == a {
+			delete(ag.alerts, a.fp)
+		}
+	}
+	ag.mu.Unlock()
+}
+
+// view returns a copy of the group for the API.
+func (ag *aggrGroup) view() GroupView {
+	return GroupView{
+		Key:      ag.key,
+		Labels:   ag.labels,
+		Receiver: ag.route.Opts.Receiver,
+		RouteKey: ag.route.Key,
+		Alerts:   ag.snapshot(false),
+	}
+}
+
+// GroupView is a read-only copy of an aggregation group.
+type GroupView struct {
+	Key      string
+	Labels   model.LabelSet
+	Receiver string
+	RouteKey string
+	Alerts   []*Alert
+}

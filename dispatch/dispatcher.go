@@ -1,0 +1,223 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/alertmanager/timeinterval"
+	"github.com/prometheus/common/model"
+)
+
+// Options configure a Dispatcher. Route, Log and Receivers are required.
+type Options struct {
+	Route *Route
+	// Receivers maps each receiver name to its integrations.
+	Receivers map[string][]Integration
+	Inhibitor *Inhibitor // nil: no inhibit rules
+	Silencer  Silencer   // nil: nothing is silenced
+	// TimeIntervals resolves the routes' mute and active time intervals.
+	TimeIntervals *timeinterval.Intervener
+	Log           *NotificationLog
+	Logger        *slog.Logger
+	Metrics       *Metrics
+	Now           func() time.Time // default time.Now
+	// MinFlushTimeout is the least time a flush may take (retries
+	// included); the deadline is max(group_interval, this). Default 10s.
+	MinFlushTimeout time.Duration
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.Route == nil {
+		errs = append(errs, errors.New("dispatch: no route"))
+	}
+	if o.Log == nil {
+		errs = append(errs, errors.New("dispatch: no notification log"))
+	}
+	if o.Route != nil {
+		o.Route.Walk(func(r *Route) {
+			if _, ok := o.Receivers[r.Opts.Receiver]; !ok {
+				errs = append(errs, errors.New("dispatch: route "+r.Key+": no receiver "+r.Opts.Receiver))
+			}
+		})
+	}
+	return errors.Join(errs...)
+}
+
+// Dispatcher sorts alerts into aggregation groups and notifies receivers.
+// It is config-scoped: a reload builds a new one, which Store.SetDispatcher
+// loads with the stored alerts, and stops the old one.
+type Dispatcher struct {
+	route           *Route
+	receivers       map[string][]Integration
+	inhibitor       *Inhibitor
+	silencer        Silencer
+	intervals       *timeinterval.Intervener
+	log             *NotificationLog
+	logger          *slog.Logger
+	metrics         *Metrics
+	now             func() time.Time
+	minFlushTimeout time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.RWMutex // guards groups; held for reading while inserting
+	groups map[groupID]*aggrGroup
+
+	failMu   sync.Mutex
+	failures map[string]string // last error per notification log key
+}
+
+// NewDispatcher returns a dispatcher. Its aggregation groups start as
+// alerts arrive; Stop ends them.
+func NewDispatcher(opts Options) (*Dispatcher, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Inhibitor == nil {
+		opts.Inhibitor = NewInhibitor(nil)
+	}
+	if opts.MinFlushTimeout == 0 {
+		opts.MinFlushTimeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Dispatcher{
+		route: opts.Route, receivers: opts.Receivers, inhibitor: opts.Inhibitor,
+		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log,
+		logger: opts.Logger, metrics: opts.Metrics, now: opts.Now,
+		minFlushTimeout: opts.MinFlushTimeout,
+		ctx:             ctx, cancel: cancel,
+		groups:   map[groupID]*aggrGroup{},
+		failures: map[string]string{},
+	}, nil
+}
+
+// Stop ends every aggregation group, waiting for flushes in progress.
+func (d *Dispatcher) Stop() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// ingest routes alerts into their aggregation groups.
+func (d *Dispatcher) ingest(alerts []*Alert) {
+	now := d.now()
+	for _, a := range alerts {
+		d.inhibitor.observe(a)
+		for _, r := range d.route.Match(a.Labels) {
+			d.insert(r, a, now)
+		}
+	}
+	if d.metrics != nil {
+		d.metrics.received.Add(float64(len(alerts)))
+	}
+}
+
+func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
+	labels := r.GroupLabels(a.Labels)
+	id := groupID{route: r, fp: labels.Fingerprint()}
+	d.mu.RLock()
+	if ag := d.groups[id]; ag != nil {
+		ag.insert(a, now)
+		d.mu.RUnlock()
+		return
+	}
+	d.mu.RUnlock()
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ag := d.groups[id]
+	if ag == nil {
+		if d.ctx.Err() != nil {
+			return // stopped: a newer dispatcher has the alert
+		}
+		ag = newAggrGroup(id, labels)
+		d.groups[id] = ag
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			ag.run(d.ctx, d)
+		}()
+	}
+	ag.insert(a, now)
+}
+
+// removeIfEmpty takes an empty group out of the map; the group's goroutine
+// then ends. Holding the write lock means no insert is in progress.
+func (d *Dispatcher) removeIfEmpty(ag *aggrGroup) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if len(ag.alerts) > 0 {
+		return false
+	}
+	delete(d.groups, ag.id)
+	return true
+}
+
+// forget drops alerts the store dropped from the inhibition sources. The
+// groups keep theirs until they have sent the resolution.
+func (d *Dispatcher) forget(alerts []*Alert) {
+	for _, a := range alerts {
+		d.inhibitor.forget(a)
+	}
+}
+
+// Groups returns a copy of every aggregation group, sorted by key.
+func (d *Dispatcher) Groups() []GroupView {
+	d.mu.RLock()
+	groups := make([]*aggrGroup, 0, len(d.groups))
+	for _, ag := range d.groups {
+		groups = append(groups, ag)
+	}
+	d.mu.RUnlock()
+	out := make([]GroupView, 0, len(groups))
+	for _, ag := range groups {
+		if v := ag.view(); len(v.Alerts) > 0 {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Receivers returns the receivers an alert with lset is routed to, in tree
+// order, without duplicates.
+func (d *Dispatcher) Receivers(lset model.LabelSet) []string {
+	var out []string
+	for _, r := range d.route.Match(lset) {
+		if !containsString(out, r.Opts.Receiver) {
+			out = append(out, r.Opts.Receiver)
+		}
+	}
+	return out
+}
+
+// Inhibited reports the alert inhibiting lset now, if any.
+func (d *Dispatcher) Inhibited(lset model.LabelSet) (model.Fingerprint, bool) {
+	return d.inhibitor.Inhibited(lset, d.now())
+}
+
+// Route returns the routing tree.
+func (d *Dispatcher) Route() *Route { return d.route }
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

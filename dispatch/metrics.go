@@ -1,0 +1,54 @@
+package dispatch
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the dispatcher's counters; one set is shared by the
+// dispatchers that reloads create.
+type Metrics struct {
+	received      prometheus.Counter
+	notifications *prometheus.CounterVec
+	failed        *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+}
+
+// NewMetrics registers the dispatch metrics with reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alerter_dispatch_alerts_received_total",
+			Help: "Alerts received by the dispatcher, from rules and from the API.",
+		}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_notifications_total",
+			Help: "Notifications attempted, per receiver and integration.",
+		}, []string{"receiver", "integration"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_notifications_failed_total",
+			Help: "Notifications that failed after their retries, per receiver and integration.",
+		}, []string{"receiver", "integration"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alerter_notification_latency_seconds",
+			Help:    "Time to deliver a notification, retries included.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"integration"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.received, m.notifications, m.failed, m.latency)
+	}
+	return m
+}
+
+func (m *Metrics) observeNotification(receiver, integration string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.notifications.WithLabelValues(receiver, integration).Inc()
+	if err != nil {
+		m.failed.WithLabelValues(receiver, integration).Inc()
+	}
+	m.latency.WithLabelValues(integration).Observe(d.Seconds())
+}

@@ -1,0 +1,181 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// notify runs one flush of ag through the pipeline: time intervals,
+// inhibition and silences, then for each integration of the receiver,
+// concurrently, the dedup decision, delivery with retries, and the
+// notification log. It reports whether every integration succeeded (or had
+// nothing to do), which lets the group drop the resolved alerts.
+func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert, now time.Time) bool {
+	r := ag.route
+	if d.timeMuted(r, now) {
+		return true
+	}
+	kept := make([]*Alert, 0, len(alerts))
+	firing := make([]uint64, 0, len(alerts))
+	var resolved []uint64
+	for _, a := range alerts {
+		if _, ok := d.inhibitor.Inhibited(a.Labels, now); ok {
+			continue
+		}
+		if d.silencer != nil && len(d.silencer.Mutes(a.Labels)) > 0 {
+			continue
+		}
+		kept = append(kept, a)
+		if a.ResolvedAt(now) {
+			resolved = append(resolved, uint64(a.fp))
+		} else {
+			firing = append(firing, uint64(a.fp))
+		}
+	}
+	slices.Sort(firing)
+	slices.Sort(resolved)
+
+	integrations := d.receivers[r.Opts.Receiver]
+	if len(integrations) == 1 {
+		return d.notifyIntegration(ctx, ag, integrations[0], kept, firing, resolved, now)
+	}
+	var wg sync.WaitGroup
+	ok := make([]bool, len(integrations))
+	for i, in := range integrations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok[i] = d.notifyIntegration(ctx, ag, in, kept, firing, resolved, now)
+		}()
+	}
+	wg.Wait()
+	return !slices.Contains(ok, false)
+}
+
+// timeMuted applies the route's mute_time_intervals and
+// active_time_intervals at now.
+func (d *Dispatcher) timeMuted(r *Route, now time.Time) bool {
+	if d.intervals == nil {
+		return false
+	}
+	if len(r.Opts.MuteTimeIntervals) > 0 {
+		if muted, _, err := d.intervals.Mutes(r.Opts.MuteTimeIntervals, now); err == nil && muted {
+			return true
+		}
+	}
+	if len(r.Opts.ActiveTimeIntervals) > 0 {
+		if active, err := d.intervals.ContainsTime(r.Opts.ActiveTimeIntervals, now); err == nil && !active {
+			return true
+		}
+	}
+	return false
+}
+
+// logKey is the notification log key of one integration for one group:
+// unique per route (the group key holds the route's key), receiver and
+// integration.
+func logKey(ag *aggrGroup, receiver string, in Integration) string {
+	return ag.key + " " + receiver + "/" + in.Kind + "/" + strconv.Itoa(in.Index)
+}
+
+func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in Integration,
+	alerts []*Alert, firing, resolved []uint64, now time.Time,
+) bool {
+	receiver := ag.route.Opts.Receiver
+	key := logKey(ag, receiver, in)
+	reason := needsUpdate(d.log.Get(key), firing, resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now)
+	if reason == NoNotification {
+		return true
+	}
+	send := alerts
+	if !in.SendResolved {
+		send = make([]*Alert, 0, len(firing))
+		for _, a := range alerts {
+			if !a.ResolvedAt(now) {
+				send = append(send, a)
+			}
+		}
+	}
+	if len(send) > 0 {
+		b := &Batch{
+			GroupKey: ag.key, GroupLabels: ag.labels, Receiver: receiver, RouteKey: ag.route.Key,
+			Alerts: send, Now: now, Reason: reason,
+		}
+		start := time.Now()
+		err := d.deliver(ctx, in, b)
+		d.metrics.observeNotification(receiver, in.Kind, time.Since(start), err)
+		d.noteOutcome(key, receiver, in, err)
+		if err != nil {
+			return false
+		}
+	}
+	if err := d.log.Log(ctx, key, firing, resolved, now); err != nil {
+		// Sent, but not recorded: the next flush may send it again.
+		d.logger.Error("Notification sent but not recorded; it may be sent again",
+			"receiver", receiver, "integration", in.Kind, "group", ag.key, "err", err)
+		return false
+	}
+	return true
+}
+
+// Backoff between delivery attempts: exponential from retryBase, capped
+// at retryMax, with full jitter.
+const (
+	retryBase = 500 * time.Millisecond
+	retryMax  = 30 * time.Second
+)
+
+// deliver tries in.Notifier until it succeeds, fails for good, or the
+// flush deadline passes.
+func (d *Dispatcher) deliver(ctx context.Context, in Integration, b *Batch) error {
+	wait := retryBase
+	for attempt := 1; ; attempt++ {
+		retry, err := in.Notifier.Notify(ctx, b)
+		if err == nil {
+			return nil
+		}
+		if !retry {
+			return fmt.Errorf("attempt %d (not retried): %w", attempt, err)
+		}
+		pause := wait/2 + rand.N(wait/2+1)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < pause {
+			return fmt.Errorf("attempt %d, giving up before the flush deadline: %w", attempt, err)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("attempt %d: %w", attempt, err)
+		case <-t.C:
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// noteOutcome logs a delivery failure when it differs from the last one for
+// the same integration and group, and the recovery after one.
+func (d *Dispatcher) noteOutcome(key, receiver string, in Integration, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	d.failMu.Lock()
+	last, had := d.failures[key]
+	if msg == "" {
+		delete(d.failures, key)
+	} else {
+		d.failures[key] = msg
+	}
+	d.failMu.Unlock()
+	switch {
+	case err != nil && msg != last:
+		d.logger.Warn("Notification failed", "receiver", receiver, "integration", in.Kind+"/"+strconv.Itoa(in.Index), "err", err)
+	case err == nil && had:
+		d.logger.Info("Notification delivered again after failures", "receiver", receiver, "integration", in.Kind+"/"+strconv.Itoa(in.Index))
+	}
+}

@@ -1,0 +1,161 @@
+package dispatch
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+const storeShards = 32
+
+// Store keeps every received alert by fingerprint and hands each one, as
+// merged, to the current Dispatcher. It is long-lived: it survives reloads,
+// and a new Dispatcher is loaded from it. Alerts are kept in memory only:
+// the evaluator and other senders re-send firing alerts, so a restart loses
+// nothing that matters, while the notification log (which is durable)
+// prevents a second notification.
+type Store struct {
+	now            func() time.Time
+	resolveTimeout time.Duration
+
+	// swap is held for reading by Put and for writing while the
+	// dispatcher is replaced, so that no alert reaches the old
+	// dispatcher after the new one was loaded.
+	swap   sync.RWMutex
+	disp   *Dispatcher
+	shards [storeShards]storeShard
+}
+
+type storeShard struct {
+	mu     sync.RWMutex
+	alerts map[model.Fingerprint]*Alert
+}
+
+// NewStore returns an empty store. resolveTimeout is the end given to
+// alerts received without one; now is the clock (time.Now if nil).
+func NewStore(resolveTimeout time.Duration, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{now: now, resolveTimeout: resolveTimeout}
+	for i := range s.shards {
+		s.shards[i].alerts = map[model.Fingerprint]*Alert{}
+	}
+	return s
+}
+
+func (s *Store) shard(fp model.Fingerprint) *storeShard {
+	return &s.shards[uint64(fp)%storeShards]
+}
+
+// SetResolveTimeout changes the end given to alerts received without one
+// (global.resolve_timeout, which a reload may change).
+func (s *Store) SetResolveTimeout(d time.Duration) {
+	s.swap.Lock()
+	s.resolveTimeout = d
+	s.swap.Unlock()
+}
+
+// Put stores alerts (already validated), merging each with the stored alert
+// of the same labels, and routes them. It takes ownership of alerts.
+func (s *Store) Put(alerts []*Alert) {
+	s.swap.RLock()
+	defer s.swap.RUnlock()
+	now := s.now()
+	for i, a := range alerts {
+		a.prepare(now, s.resolveTimeout)
+		sh := s.shard(a.fp)
+		sh.mu.Lock()
+		if old, ok := sh.alerts[a.fp]; ok {
+			a = merge(old, a)
+		}
+		sh.alerts[a.fp] = a
+		sh.mu.Unlock()
+		alerts[i] = a
+	}
+	if s.disp != nil {
+		s.disp.ingest(alerts)
+	}
+}
+
+// Get returns the stored alert with fingerprint fp.
+func (s *Store) Get(fp model.Fingerprint) (*Alert, bool) {
+	sh := s.shard(fp)
+	sh.mu.RLock()
+	a, ok := sh.alerts[fp]
+	sh.mu.RUnlock()
+	return a, ok
+}
+
+// List calls f for every stored alert, in no particular order, until f
+// returns false.
+func (s *Store) List(f func(*Alert) bool) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		batch := make([]*Alert, 0, len(sh.alerts))
+		for _, a := range sh.alerts {
+			batch = append(batch, a)
+		}
+		sh.mu.RUnlock()
+		for _, a := range batch {
+			if !f(a) {
+				return
+			}
+		}
+	}
+}
+
+// Len returns the number of stored alerts.
+func (s *Store) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.alerts)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// SetDispatcher makes d the dispatcher that receives alerts, loading it with
+// every stored alert first, and returns the previous one (for the caller to
+// stop), or nil.
+func (s *Store) SetDispatcher(d *Dispatcher) *Dispatcher {
+	s.swap.Lock()
+	defer s.swap.Unlock()
+	if d != nil {
+		var all []*Alert
+		s.List(func(a *Alert) bool { all = append(all, a); return true })
+		d.ingest(all)
+	}
+	old := s.disp
+	s.disp = d
+	return old
+}
+
+// GC drops alerts that were resolved before now, as Alertmanager's alert GC
+// does; aggregation groups keep their own references until they have sent
+// the resolution. It returns how many were dropped.
+func (s *Store) GC() int {
+	s.swap.RLock()
+	defer s.swap.RUnlock()
+	now := s.now()
+	var dropped []*Alert
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for fp, a := range sh.alerts {
+			if a.ResolvedAt(now) {
+				delete(sh.alerts, fp)
+				dropped = append(dropped, a)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if s.disp != nil {
+		s.disp.forget(dropped)
+	}
+	return len(dropped)
+}

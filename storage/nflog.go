@@ -1,0 +1,85 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/alerter/alerter/dispatch"
+)
+
+// NotificationLog returns the notification log's persister, backed by db.
+func (s *DB) NotificationLog() dispatch.LogPersister { return nflog{s} }
+
+type nflog struct{ s *DB }
+
+// LoadNotificationLog implements dispatch.LogPersister.
+func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, error) {
+	rows, err := n.s.db.QueryContext(ctx, `SELECT key, firing, resolved, sent_at, expires_at FROM notification_log`)
+	if err != nil {
+		return nil, fmt.Errorf("read notification log: %w", err)
+	}
+	defer rows.Close()
+	var out []dispatch.LogEntry
+	for rows.Next() {
+		var (
+			e                 dispatch.LogEntry
+			firing, resolved  []byte
+			sentAt, expiresAt int64
+		)
+		if err := rows.Scan(&e.Key, &firing, &resolved, &sentAt, &expiresAt); err != nil {
+			return nil, fmt.Errorf("read notification log: %w", err)
+		}
+		if e.Firing, err = decodeFingerprints(firing); err != nil {
+			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
+		}
+		if e.Resolved, err = decodeFingerprints(resolved); err != nil {
+			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
+		}
+		e.SentAt, e.ExpiresAt = time.Unix(0, sentAt), time.Unix(0, expiresAt)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// SaveNotificationLog implements dispatch.LogPersister: one durable
+// transaction, shared with concurrent writers.
+func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEntry, deleteKeys []string) error {
+	return n.s.Write(ctx, func(tx *sql.Tx) error {
+		for _, e := range entries {
+			_, err := tx.Exec(`INSERT OR REPLACE INTO notification_log (key, firing, resolved, sent_at, expires_at)
+				VALUES (?, ?, ?, ?, ?)`, e.Key, encodeFingerprints(e.Firing), encodeFingerprints(e.Resolved),
+				e.SentAt.UnixNano(), e.ExpiresAt.UnixNano())
+			if err != nil {
+				return fmt.Errorf("write notification log: %w", err)
+			}
+		}
+		for _, k := range deleteKeys {
+			if _, err := tx.Exec(`DELETE FROM notification_log WHERE key = ?`, k); err != nil {
+				return fmt.Errorf("delete from notification log: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func encodeFingerprints(fps []uint64) []byte {
+	b := make([]byte, 8*len(fps))
+	for i, fp := range fps {
+		binary.BigEndian.PutUint64(b[8*i:], fp)
+	}
+	return b
+}
+
+func decodeFingerprints(b []byte) ([]uint64, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("fingerprint list of %d bytes is not a multiple of 8", len(b))
+	}
+	fps := make([]uint64, len(b)/8)
+	for i := range fps {
+		fps[i] = binary.BigEndian.Uint64(b[8*i:])
+	}
+	return fps, nil
+}

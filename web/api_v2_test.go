@@ -145,7 +145,7 @@ func TestV2BadAlertsStoreNothing(t *testing.T) {
 		"malformed JSON":     {`[{"labels":`, "invalid JSON body"},
 		"not a list":         {`{"labels":{"a":"b"}}`, "invalid JSON body"},
 		"no labels":          {`[` + good + `,{"labels":{}}]`, "alert 1 ({}): at least one label pair required"},
-		"invalid label name": {`[` + good + `,{"labels":{"":"x"}}]`, `invalid name ""`},
+		"invalid label name": {`[` + good + `,{"labels":{"":"x"}}]`, "invalid label set: invalid name"},
 		"invalid utf8 value": {`[` + good + `,{"labels":{"a":"\xff"}}]`, "invalid"},
 		"ends before starts": {`[` + good + `,{"labels":{"a":"b"},"startsAt":"2026-01-02T00:00:00Z","endsAt":"2026-01-01T00:00:00Z"}]`, "start time must be before end time"},
 		"bad time":           {`[{"labels":{"a":"b"},"startsAt":"yesterday"}]`, "invalid JSON body"},

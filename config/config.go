@@ -46,12 +46,16 @@ type Config struct {
 	RuleFiles   []string     `yaml:"rule_files"`
 	Templates   []string     `yaml:"templates"`
 
-	// The Alertmanager sections, kept as YAML for the routing half.
+	// The Alertmanager sections as written; Routing is what they decode to.
 	Route             yaml.Node `yaml:"route"`
 	Receivers         yaml.Node `yaml:"receivers"`
 	InhibitRules      yaml.Node `yaml:"inhibit_rules"`
 	TimeIntervals     yaml.Node `yaml:"time_intervals"`
 	MuteTimeIntervals yaml.Node `yaml:"mute_time_intervals"`
+
+	// Routing is the decoded route, receivers, inhibit_rules and
+	// time_intervals; nil when the config has no route.
+	Routing *Routing `yaml:"-"`
 
 	// Path is the file the config was read from; Dir its folder, against
 	// which relative paths are resolved.
@@ -131,7 +135,11 @@ func Parse(path string, content []byte) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, decodeError(path, err)
 	}
-	if errs := cfg.validate(); len(errs) > 0 {
+	errs := cfg.validate()
+	routing, rerrs := cfg.decodeRouting()
+	errs = append(errs, rerrs...)
+	cfg.Routing = routing
+	if len(errs) > 0 {
 		for i, e := range errs {
 			var pe *posError
 			if errors.As(e, &pe) {

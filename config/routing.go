@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/alertmanager/timeinterval"
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 )
 
 // Alertmanager's defaults for the routing sections.
@@ -32,6 +33,12 @@ type Routing struct {
 	TimeIntervals map[string][]timeinterval.TimeInterval
 	// Templates are the template files the templates globs matched, resolved.
 	Templates []string
+	// HTTPConfig is global.http_config (Prometheus' defaults where not
+	// set): the HTTP client settings of receivers that set none.
+	HTTPConfig commoncfg.HTTPClientConfig
+
+	// path is the config file, for the positions of UnsupportedReceivers.
+	path string
 }
 
 // Route is one node of the routing tree, as written: fields that are not set
@@ -59,20 +66,36 @@ type Route struct {
 // are listed in Unsupported, so that `routes test` can still use the tree
 // while `check config` and `run` report them.
 type Receiver struct {
-	Name    string
+	Name string
+	// Labels are the receiver's labels (Alertmanager 0.35), including
+	// "name", which is always the receiver's name.
+	Labels  map[string]string
 	Webhook []*WebhookConfig
+	// Email and Slack hold the email_configs and slack_configs entries as
+	// written, for the notifiers to decode.
+	Email []yaml.Node
+	Slack []yaml.Node
 	// Unsupported lists the *_configs keys of kinds alerter does not
 	// deliver to (pagerduty_configs, ...), in file order.
 	Unsupported []string
 	Line        int
+
+	// unsupportedLine is where the first Unsupported key is written.
+	unsupportedLine int
 }
 
 // WebhookConfig is Alertmanager's webhook_configs entry.
 type WebhookConfig struct {
 	SendResolved bool
-	// URL is the endpoint (from url or url_file); it is a secret: never
-	// logged or shown.
-	URL        string
+	// URL is the endpoint, from url or read from url_file at load time
+	// (surrounding white space trimmed, as Alertmanager does); it is a
+	// secret: never logged or shown. Since Alertmanager 0.35 it may be a Go
+	// template, expanded per notification.
+	URL string
+	// URLFile is url_file resolved against the config's folder, or "".
+	// Alertmanager reads it on each notification; alerter reads it when the
+	// config is loaded, so a changed file takes effect on reload.
+	URLFile    string
 	HTTPConfig commoncfg.HTTPClientConfig
 	// MaxAlerts caps the alerts in one message; 0 means all.
 	MaxAlerts int
@@ -84,6 +107,8 @@ type WebhookConfig struct {
 // InhibitRule mutes alerts matching TargetMatchers while an alert matching
 // SourceMatchers fires with the same values of the Equal labels.
 type InhibitRule struct {
+	// Name is the optional name (Alertmanager 0.35).
+	Name           string
 	SourceMatchers labels.Matchers
 	TargetMatchers labels.Matchers
 	Equal          []model.LabelName

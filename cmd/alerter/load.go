@@ -54,6 +54,11 @@ func load(path string) (*loaded, []fileReport, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Receivers of kinds alerter cannot deliver to parse (so that
+	// `routes test` works on any Alertmanager config) but cannot run.
+	if errs := cfg.Routing.UnsupportedReceivers(); len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
 	paths, err := cfg.RuleFilePaths()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

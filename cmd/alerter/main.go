@@ -31,6 +31,9 @@ Usage:
   alerter [run] [flags]                 run the server (see alerter run --help)
   alerter check config FILE             check a configuration and every rule file it names
   alerter check rules FILE...           check rule files
+  alerter routes test --config.file=F [--verify.receivers=a,b] [--tree] label=value...
+                                        the receivers an alert goes to, as amtool config routes test
+  alerter routes show --config.file=F   print the routing tree, as amtool config routes show
   alerter version                       print the version
 `
 
@@ -45,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServer(ctx, args, stdout, stderr)
 	case "check":
 		return runCheck(args, stdout, stderr)
+	case "routes":
+		return runRoutes(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "alerter, version %s\n", version())
 		return exitOK

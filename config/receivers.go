@@ -1,0 +1,284 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"text/template"
+
+	commoncfg "github.com/prometheus/common/config"
+	"go.yaml.in/yaml/v3"
+)
+
+// supportedKinds are the integrations alerter delivers to, as they appear
+// in a receiver.
+const supportedKinds = "email_configs, slack_configs, webhook_configs"
+
+// unsupportedKinds are Alertmanager 0.35's other integrations. A receiver
+// using them is decoded (so that `alerter routes test` works on any
+// Alertmanager config) and reported by Routing.UnsupportedReceivers.
+var unsupportedKinds = map[string]bool{
+	"discord_configs": true, "incidentio_configs": true, "pagerduty_configs": true,
+	"opsgenie_configs": true, "wechat_configs": true, "pushover_configs": true,
+	"victorops_configs": true, "sns_configs": true, "telegram_configs": true,
+	"webex_configs": true, "msteams_configs": true, "msteamsv2_configs": true,
+	"jira_configs": true, "rocketchat_configs": true, "mattermost_configs": true,
+}
+
+// UnsupportedReceivers returns one error per receiver that uses an
+// integration alerter cannot deliver to, as "path:line: receiver ...".
+// Parsing accepts them so that the routing tree can be used on its own;
+// `check config` and `run` refuse them. It is nil-safe.
+func (r *Routing) UnsupportedReceivers() []error {
+	if r == nil {
+		return nil
+	}
+	var errs []error
+	for _, rcv := range r.Receivers {
+		if len(rcv.Unsupported) == 0 {
+			continue
+		}
+		verb := "is"
+		if len(rcv.Unsupported) > 1 {
+			verb = "are"
+		}
+		errs = append(errs, fmt.Errorf("%s:%d: receiver %q: %s %s not supported by alerter (supported: %s)",
+			r.path, rcv.unsupportedLine, rcv.Name, strings.Join(rcv.Unsupported, ", "), verb, supportedKinds))
+	}
+	return errs
+}
+
+// receivers decodes the receivers section; names must be unique.
+func (d *nodeDecoder) receivers(n *yaml.Node, globals map[string]yaml.Node, httpConfig commoncfg.HTTPClientConfig) []*Receiver {
+	var out []*Receiver
+	firstLine := map[string]int{}
+	for i, it := range d.items(n, "receivers") {
+		rcv := d.receiver(it, i, globals, httpConfig)
+		if rcv == nil {
+			continue
+		}
+		if line, dup := firstLine[rcv.Name]; dup {
+			d.errorf(it, "receiver %q is defined twice (first at line %d)", rcv.Name, line)
+			continue
+		}
+		firstLine[rcv.Name] = rcv.Line
+		out = append(out, rcv)
+	}
+	return out
+}
+
+// receiver decodes one receiver. A receiver with errors in its
+// integrations is still returned, so that routes naming it do not report
+// it as undefined too.
+func (d *nodeDecoder) receiver(n *yaml.Node, i int, globals map[string]yaml.Node, httpConfig commoncfg.HTTPClientConfig) *Receiver {
+	rcv := &Receiver{Line: deref(n).Line}
+	what := fmt.Sprintf("receivers[%d]", i)
+	if _, v := lookup(n, "name"); v != nil && deref(v).Kind == yaml.ScalarNode {
+		// The name first, so that every error below can give it.
+		rcv.Name = deref(v).Value
+		what = fmt.Sprintf("receiver %q", rcv.Name)
+	}
+	var labelsNode *yaml.Node
+	d.fields(n, what, func(key string, v *yaml.Node) bool {
+		field := what + ": " + key
+		switch {
+		case key == "name":
+			rcv.Name, _ = d.str(v, field)
+		case key == "labels":
+			labelsNode = v
+			rcv.Labels = map[string]string{}
+			d.strMap(v, field, func(_, _ *yaml.Node, k, val string) { rcv.Labels[k] = val })
+		case key == "webhook_configs":
+			for j, it := range d.items(v, field) {
+				if w := d.webhook(it, fmt.Sprintf("%s[%d]", field, j), httpConfig); w != nil {
+					rcv.Webhook = append(rcv.Webhook, w)
+				}
+			}
+		case key == "email_configs":
+			for _, it := range d.items(v, field) {
+				rcv.Email = append(rcv.Email, *it)
+			}
+		case key == "slack_configs":
+			for _, it := range d.items(v, field) {
+				rcv.Slack = append(rcv.Slack, *it)
+			}
+		case unsupportedKinds[key]:
+			if len(d.items(v, field)) > 0 {
+				if rcv.Unsupported == nil {
+					rcv.unsupportedLine = v.Line
+					if k, _ := lookup(n, key); k != nil {
+						rcv.unsupportedLine = k.Line
+					}
+				}
+				rcv.Unsupported = append(rcv.Unsupported, key)
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	if rcv.Name == "" {
+		d.errorf(n, "%s: missing name in receiver", what)
+		return nil
+	}
+	if v, ok := rcv.Labels["name"]; ok && v != rcv.Name {
+		d.errorf(labelsNode, "%s: receiver label \"name\" must match receiver name %q, got %q", what, rcv.Name, v)
+	}
+	if rcv.Labels == nil {
+		rcv.Labels = map[string]string{}
+	}
+	rcv.Labels["name"] = rcv.Name
+	d.checkEmailSlack(rcv, globals, what)
+	return rcv
+}
+
+// webhook decodes a webhook_configs entry as Alertmanager's
+// webhook.WebhookConfig: send_resolved defaults to true, http_config to
+// global.http_config.
+func (d *nodeDecoder) webhook(n *yaml.Node, what string, httpConfig commoncfg.HTTPClientConfig) *WebhookConfig {
+	if isNull(n) {
+		d.errorf(n, "%s: missing webhook config", what)
+		return nil
+	}
+	w := &WebhookConfig{SendResolved: true, HTTPConfig: httpConfig, Line: deref(n).Line}
+	var urlNode, fileNode *yaml.Node
+	d.fields(n, what, func(key string, v *yaml.Node) bool {
+		field := what + ": " + key
+		switch key {
+		case "send_resolved":
+			d.decode(v, field, &w.SendResolved)
+		case "http_config":
+			if !isNull(v) {
+				w.HTTPConfig = commoncfg.HTTPClientConfig{}
+				if d.strict(v, field, &w.HTTPConfig) {
+					w.HTTPConfig.SetDirectory(d.dir)
+				}
+			}
+		case "url":
+			w.URL, _ = d.str(v, field)
+			urlNode = v
+		case "url_file":
+			f, _ := d.str(v, field)
+			w.URLFile = resolvePath(d.dir, f)
+			fileNode = v
+		case "max_alerts":
+			if d.decode(v, field, &w.MaxAlerts) && w.MaxAlerts < 0 {
+				d.errorf(v, "%s must not be negative", field)
+			}
+		case "timeout":
+			// A Go duration, as Alertmanager reads it (time.Duration in yaml.v2).
+			d.decode(v, field, &w.Timeout)
+		case "payload":
+			d.errorf(v, "%s: custom webhook payloads (Alertmanager 0.35) are not supported by alerter", field)
+		default:
+			return false
+		}
+		return true
+	})
+	switch {
+	case w.URL == "" && w.URLFile == "":
+		d.errorf(n, "%s: one of url or url_file must be configured", what)
+	case w.URL != "" && w.URLFile != "":
+		d.errorf(n, "%s: at most one of url & url_file must be configured", what)
+	case w.URL != "":
+		if err := checkWebhookURL(w.URL); err != nil {
+			d.errorf(urlNode, "%s: url: %v", what, err)
+		}
+	default:
+		b, err := os.ReadFile(w.URLFile)
+		if err != nil {
+			d.errorf(fileNode, "%s: url_file: %v", what, err)
+			break
+		}
+		w.URL = strings.TrimSpace(string(b))
+		if err := checkWebhookURL(w.URL); err != nil {
+			d.errorf(fileNode, "%s: url_file %s: %v", what, w.URLFile, err)
+		}
+	}
+	return w
+}
+
+// checkWebhookURL checks a url as Alertmanager 0.35 does: a Go template if
+// it has "{{", an absolute http or https URL otherwise. The URL is a secret
+// and is not repeated in the error.
+func checkWebhookURL(s string) error {
+	if strings.Contains(s, "{{") {
+		if _, err := template.New("").Parse(s); err != nil {
+			return fmt.Errorf("invalid template syntax: %w", err)
+		}
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("invalid URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("invalid URL: unsupported scheme %q for URL", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("invalid URL: missing host for URL")
+	}
+	return nil
+}
+
+// checkEmailSlack reports email and slack entries that rely on a global
+// setting that is not there, as Alertmanager does when it fills them in
+// from the globals. The notifiers decode and check the rest of them.
+func (d *nodeDecoder) checkEmailSlack(rcv *Receiver, globals map[string]yaml.Node, what string) {
+	global := func(keys ...string) bool {
+		for _, k := range keys {
+			if n, ok := globals[k]; ok && !isEmpty(&n) {
+				return true
+			}
+		}
+		return false
+	}
+	for j := range rcv.Email {
+		e := &rcv.Email[j]
+		field := fmt.Sprintf("%s: email_configs[%d]", what, j)
+		switch {
+		case isNull(e):
+			d.errorf(e, "%s: missing email config", field)
+			continue
+		case !has(e, "smarthost") && !global("smtp_smarthost"):
+			d.errorf(e, "%s: no global SMTP smarthost set", field)
+		}
+		if !has(e, "from") && !global("smtp_from") {
+			d.errorf(e, "%s: no global SMTP from set", field)
+		}
+	}
+	for j := range rcv.Slack {
+		s := &rcv.Slack[j]
+		if !has(s, "api_url", "api_url_file", "app_token", "app_token_file") &&
+			!global("slack_api_url", "slack_api_url_file", "slack_app_token", "slack_app_token_file") {
+			d.errorf(s, "%s: slack_configs[%d]: no Slack API URL nor App token set either inline or in a file", what, j)
+		}
+	}
+}
+
+// has reports whether the mapping n sets one of keys to something not empty.
+func has(n *yaml.Node, keys ...string) bool {
+	m := deref(n)
+	if m == nil || m.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		for _, k := range keys {
+			if m.Content[i].Value == k && !isEmpty(m.Content[i+1]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isEmpty reports whether n is null or the empty string.
+func isEmpty(n *yaml.Node) bool {
+	return isNull(n) || (deref(n).Kind == yaml.ScalarNode && deref(n).Value == "")
+}

@@ -328,6 +328,12 @@ func (g *Group) restoreStates(states []RuleAlerts) {
 	for i, r := range g.rules {
 		if ar, ok := r.(*AlertingRule); ok {
 			if alerts, ok := byKey[g.ruleKeys[i]]; ok {
+				// Hand every restored alert on at the first evaluation:
+				// what received it before the restart (alerter's own
+				// alert store among them) may not hold it any more.
+				for j := range alerts {
+					alerts[j].LastSentAt = time.Time{}
+				}
 				ar.restore(alerts)
 			}
 		}

@@ -134,7 +134,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 // the past, or none, means now). With the ID of a pending or active
 // silence it updates it in place if that does not rewrite history (see
 // canUpdate); otherwise it expires that silence and creates a new one, whose
-// ID it returns. An expired silence cannot be updated.
+// ID it returns. The update of an expired silence creates a new one.
 //
 // The change is durable when Set returns nil; if it returns an error,
 // nothing changed. A *ValidationError means the silence was wrong.
@@ -156,9 +156,11 @@ func (s *Store) Set(ctx context.Context, sil Silence) (string, error) {
 		}
 		prev = &e.Silence
 		if prev.State(now) == StateExpired {
-			return "", &ValidationError{Msg: fmt.Sprintf("silence %s cannot be updated, create a new one", sil.ID), Err: ErrExpired}
-		}
-		if canUpdate(prev, &sil, now) {
+			// As in Alertmanager (and what `amtool silence import` of
+			// an old export relies on): the expired silence stays as it
+			// is, and the update becomes a new silence.
+			prev = nil
+		} else if canUpdate(prev, &sil, now) {
 			if prev.State(now) == StateActive {
 				sil.StartsAt = prev.StartsAt // equal to the second; keep it exact
 			}

@@ -148,13 +148,6 @@ func TestSetUpdate(t *testing.T) {
 			update:  func(s *Silence) { s.EndsAt = t0.Add(5 * time.Minute) },
 			err:     "end time must be in the future",
 		},
-		{
-			name:    "expired: cannot be updated",
-			initial: newSilence(ma, 0, time.Hour),
-			advance: 2 * time.Hour,
-			update:  func(s *Silence) { s.EndsAt = t0.Add(5 * time.Hour) },
-			err:     "cannot be updated, create a new one",
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +201,32 @@ func TestSetUpdate(t *testing.T) {
 			require.Equal(t, 2, p.saves, "replace is one write")
 		})
 	}
+}
+
+// Updating an expired silence creates a new one and leaves the expired one
+// as it was, as in Alertmanager (amtool silence import of an old export).
+func TestSetUpdateExpired(t *testing.T) {
+	clk := newClock()
+	p := newMemPersister()
+	s := newStore(t, clk, p)
+	id, err := s.Set(ctx, newSilence(labels.Matchers{eq(t, "a", "x")}, 0, time.Hour))
+	require.NoError(t, err)
+	before, err := s.Get(id)
+	require.NoError(t, err)
+	clk.Advance(2 * time.Hour)
+	upd := before
+	upd.EndsAt = clk.Now().Add(3 * time.Hour)
+	newID, err := s.Set(ctx, upd)
+	require.NoError(t, err)
+	require.NotEqual(t, id, newID)
+	after, err := s.Get(id)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the expired silence is unchanged")
+	got, err := s.Get(newID)
+	require.NoError(t, err)
+	require.Equal(t, StateActive, got.State(clk.Now()))
+	require.Equal(t, clk.Now(), got.StartsAt)
+	require.Len(t, p.sils, 2)
 }
 
 func TestExpire(t *testing.T) {

@@ -195,6 +195,10 @@ func newRouting(ctx context.Context, db *storage.DB, retention time.Duration, re
 	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "alerter_notification_log_entries",
+		Help: "Entries of the notification log (each written to disk before it counts here).",
+	}, func() float64 { return float64(nflog.Len()) }))
 	return &routing{
 		store:    dispatch.NewStore(config.DefaultResolveTimeout, nil),
 		silences: sils,

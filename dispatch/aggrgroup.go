@@ -47,28 +47,22 @@ func newAggrGroup(id groupID, labels model.LabelSet) *aggrGroup {
 
 // insert adds or replaces an alert. The caller holds the dispatcher's lock
 // for reading, so the group cannot be removed meanwhile.
-func (ag *aggrGroup) insert(a *Alert, now time.Time) {
+func (ag *aggrGroup) insert(a *Alert) {
 	ag.mu.Lock()
 	if old, ok := ag.alerts[a.fp]; !ok || !old.UpdatedAt.After(a.UpdatedAt) {
 		ag.alerts[a.fp] = a
 	}
-	early := !ag.flushed && a.StartsAt.Add(ag.route.Opts.GroupWait).Before(now)
 	ag.mu.Unlock()
-	if early {
-		select {
-		case ag.wake <- struct{}{}:
-		default:
-		}
-	}
 }
 
-// remove drops an alert the store forgot, unless it changed meanwhile.
-func (ag *aggrGroup) remove(a *Alert) {
-	ag.mu.Lock()
-	if ag.alerts[a.fp] == a {
-		delete(ag.alerts, a.fp)
+// flushNow makes the first flush happen at once rather than after
+// group_wait: for a group created by an alert that started longer than
+// group_wait ago, as in Alertmanager 0.35.
+func (ag *aggrGroup) flushNow() {
+	select {
+	case ag.wake <- struct{}{}:
+	default:
 	}
-	ag.mu.Unlock()
 }
 
 // snapshot returns the group's alerts sorted by labels, as Alertmanager
@@ -83,8 +77,29 @@ func (ag *aggrGroup) snapshot(flushing bool) []*Alert {
 		ag.flushed = true
 	}
 	ag.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Labels.Before(out[j].Labels) })
+	sort.SliceStable(out, func(i, j int) bool { return alertLess(out[i], out[j]) })
 	return out
+}
+
+// alertLess is Alertmanager's order of alerts in a notification: by job,
+// then instance (an alert with the label before one without), then by
+// labels.
+func alertLess(a, b *Alert) bool {
+	for _, ln := range [...]model.LabelName{"job", "instance"} {
+		av, aok := a.Labels[ln]
+		bv, bok := b.Labels[ln]
+		switch {
+		case !aok && !bok:
+			continue
+		case !aok:
+			return false
+		case !bok:
+			return true
+		case av != bv:
+			return av < bv
+		}
+	}
+	return a.Labels.Before(b.Labels)
 }
 
 // run flushes on the group's timer until ctx is done or the group is

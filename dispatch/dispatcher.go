@@ -113,8 +113,12 @@ func (d *Dispatcher) Stop() {
 // ingest routes alerts into their aggregation groups.
 func (d *Dispatcher) ingest(alerts []*Alert) {
 	now := d.now()
+	// Every alert is a possible inhibition source before any group can
+	// flush, as Alertmanager loads its inhibitor before dispatching.
 	for _, a := range alerts {
 		d.inhibitor.observe(a)
+	}
+	for _, a := range alerts {
 		for _, r := range d.route.Match(a.Labels) {
 			d.insert(r, a, now)
 		}
@@ -129,7 +133,7 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 	id := groupID{route: r, fp: labels.Fingerprint()}
 	d.mu.RLock()
 	if ag := d.groups[id]; ag != nil {
-		ag.insert(a, now)
+		ag.insert(a)
 		d.mu.RUnlock()
 		return
 	}
@@ -144,13 +148,16 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 		}
 		ag = newAggrGroup(id, labels)
 		d.groups[id] = ag
+		if a.StartsAt.Add(r.Opts.GroupWait).Before(now) {
+			ag.flushNow()
+		}
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
 			ag.run(d.ctx, d)
 		}()
 	}
-	ag.insert(a, now)
+	ag.insert(a)
 }
 
 // removeIfEmpty takes an empty group out of the map; the group's goroutine

@@ -146,7 +146,7 @@ type memPersister struct {
 	entries map[string]LogEntry
 	err     error
 	saves   int
-	hook    func(entries []LogEntry, deleteKeys []string)
+	hook    func(entries []LogEntry, expiredBy time.Time)
 	// honorCtx fails writes with a done ctx, as storage.DB.Write does.
 	honorCtx bool
 }
@@ -167,7 +167,7 @@ func (p *memPersister) LoadNotificationLog(context.Context) ([]LogEntry, error) 
 	return out, nil
 }
 
-func (p *memPersister) SaveNotificationLog(ctx context.Context, entries []LogEntry, deleteKeys []string) error {
+func (p *memPersister) SaveNotificationLog(ctx context.Context, entries []LogEntry, expiredBy time.Time) error {
 	p.mu.Lock()
 	if p.honorCtx && ctx.Err() != nil {
 		p.mu.Unlock()
@@ -177,7 +177,7 @@ func (p *memPersister) SaveNotificationLog(ctx context.Context, entries []LogEnt
 	p.hook = nil // run once, and let it call back into the log
 	p.mu.Unlock()
 	if hook != nil {
-		hook(entries, deleteKeys)
+		hook(entries, expiredBy)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -188,8 +188,10 @@ func (p *memPersister) SaveNotificationLog(ctx context.Context, entries []LogEnt
 	for _, e := range entries {
 		p.entries[e.Key] = e
 	}
-	for _, k := range deleteKeys {
-		delete(p.entries, k)
+	for k, e := range p.entries {
+		if !expiredBy.IsZero() && !e.ExpiresAt.After(expiredBy) {
+			delete(p.entries, k)
+		}
 	}
 	return nil
 }

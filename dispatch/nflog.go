@@ -21,9 +21,11 @@ type LogEntry struct {
 // LogPersister stores the notification log durably.
 type LogPersister interface {
 	LoadNotificationLog(ctx context.Context) ([]LogEntry, error)
-	// SaveNotificationLog writes entries and deletes the keys in one
-	// durable transaction.
-	SaveNotificationLog(ctx context.Context, entries []LogEntry, deleteKeys []string) error
+	// SaveNotificationLog writes entries and, unless expiredBy is zero,
+	// deletes every entry that expired by then, in one durable
+	// transaction. The delete is by expiry, not by key, so that it never
+	// removes an entry written again meanwhile.
+	SaveNotificationLog(ctx context.Context, entries []LogEntry, expiredBy time.Time) error
 }
 
 // NotificationLog is the dedup record of what was sent, kept in memory and
@@ -61,11 +63,17 @@ func (l *NotificationLog) Get(key string) *LogEntry {
 	return l.entries[key]
 }
 
-// Log records a successful notification. It is durable when Log returns.
-func (l *NotificationLog) Log(ctx context.Context, key string, firing, resolved []uint64, now time.Time) error {
-	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, SentAt: now, ExpiresAt: now.Add(l.retention)}
+// Log records a successful notification. The entry expires after expiry
+// (Alertmanager passes twice the repeat_interval), or after the log's
+// retention if that is shorter or expiry is 0. It is durable when Log
+// returns.
+func (l *NotificationLog) Log(ctx context.Context, key string, firing, resolved []uint64, now time.Time, expiry time.Duration) error {
+	if expiry <= 0 || expiry > l.retention {
+		expiry = l.retention
+	}
+	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, SentAt: now, ExpiresAt: now.Add(expiry)}
 	if l.persister != nil {
-		if err := l.persister.SaveNotificationLog(ctx, []LogEntry{*e}, nil); err != nil {
+		if err := l.persister.SaveNotificationLog(ctx, []LogEntry{*e}, time.Time{}); err != nil {
 			return err
 		}
 	}
@@ -96,7 +104,7 @@ func (l *NotificationLog) GC(ctx context.Context, now time.Time) (int, error) {
 		return 0, nil
 	}
 	if l.persister != nil {
-		if err := l.persister.SaveNotificationLog(ctx, nil, keys); err != nil {
+		if err := l.persister.SaveNotificationLog(ctx, nil, now); err != nil {
 			return 0, err
 		}
 	}
@@ -123,8 +131,24 @@ const (
 	ReasonRepeat                   // repeat_interval passed since the last notification
 )
 
+// String returns Alertmanager's name of the reason, which templates see as
+// .NotificationReason.
 func (r NotifyReason) String() string {
-	return [...]string{"none", "first", "new firing", "all resolved", "new resolved", "repeat interval"}[r]
+	switch r {
+	case NoNotification:
+		return "none"
+	case ReasonFirst:
+		return "first notification"
+	case ReasonNewFiring:
+		return "new alerts added"
+	case ReasonAllResolved:
+		return "all alerts resolved"
+	case ReasonNewResolved:
+		return "some alerts resolved"
+	case ReasonRepeat:
+		return "repeat interval elapsed"
+	}
+	return "unknown"
 }
 
 // needsUpdate is Alertmanager's dedup decision: whether an integration with
@@ -138,6 +162,11 @@ func needsUpdate(prev *LogEntry, firing, resolved []uint64, sendResolved bool, r
 		return NoNotification
 	}
 	if !subset(firing, prev.Firing) {
+		// After a notification that resolved everything, this is a new
+		// start, as in Alertmanager 0.35.
+		if len(prev.Firing) == 0 {
+			return ReasonFirst
+		}
 		return ReasonNewFiring
 	}
 	if len(firing) == 0 {

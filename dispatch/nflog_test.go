@@ -109,7 +109,7 @@ func TestNotificationLogLogGet(t *testing.T) {
 	require.Nil(t, l.Get("k"))
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-	require.NoError(t, l.Log(ctx, "k", []uint64{1, 2}, []uint64{3}, now))
+	require.NoError(t, l.Log(ctx, "k", []uint64{1, 2}, []uint64{3}, now, 0))
 	want := LogEntry{Key: "k", Firing: []uint64{1, 2}, Resolved: []uint64{3}, SentAt: now, ExpiresAt: now.Add(time.Hour)}
 	require.Equal(t, &want, l.Get("k"))
 	got, ok := p.get("k")
@@ -118,7 +118,7 @@ func TestNotificationLogLogGet(t *testing.T) {
 	require.Equal(t, 1, l.Len())
 
 	// A later notification replaces the entry.
-	require.NoError(t, l.Log(ctx, "k", nil, []uint64{1, 2, 3}, now.Add(time.Minute)))
+	require.NoError(t, l.Log(ctx, "k", nil, []uint64{1, 2, 3}, now.Add(time.Minute), 0))
 	require.Equal(t, now.Add(time.Minute), l.Get("k").SentAt)
 	require.Empty(t, l.Get("k").Firing)
 	require.Equal(t, 1, l.Len())
@@ -135,13 +135,13 @@ func TestNotificationLogFailingPersister(t *testing.T) {
 	l, err := NewNotificationLog(ctx, p, time.Hour)
 	require.NoError(t, err)
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	require.NoError(t, l.Log(ctx, "k", []uint64{1}, nil, now))
+	require.NoError(t, l.Log(ctx, "k", []uint64{1}, nil, now, 0))
 	before := *l.Get("k")
 
 	boom := errors.New("disk full")
 	p.err = boom
-	require.ErrorIs(t, l.Log(ctx, "k", []uint64{1, 2}, nil, now.Add(time.Minute)), boom)
-	require.ErrorIs(t, l.Log(ctx, "other", []uint64{1}, nil, now), boom)
+	require.ErrorIs(t, l.Log(ctx, "k", []uint64{1, 2}, nil, now.Add(time.Minute), 0), boom)
+	require.ErrorIs(t, l.Log(ctx, "other", []uint64{1}, nil, now, 0), boom)
 	// Memory is unchanged: the entry was not written, so dedup must not
 	// believe it was.
 	require.Equal(t, &before, l.Get("k"))
@@ -165,8 +165,8 @@ func TestNotificationLogGC(t *testing.T) {
 	l, err := NewNotificationLog(ctx, p, time.Hour)
 	require.NoError(t, err)
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	require.NoError(t, l.Log(ctx, "old", []uint64{1}, nil, now))
-	require.NoError(t, l.Log(ctx, "new", []uint64{1}, nil, now.Add(30*time.Minute)))
+	require.NoError(t, l.Log(ctx, "old", []uint64{1}, nil, now, 0))
+	require.NoError(t, l.Log(ctx, "new", []uint64{1}, nil, now.Add(30*time.Minute), 0))
 
 	n, err := l.GC(ctx, now.Add(59*time.Minute))
 	require.NoError(t, err)
@@ -195,7 +195,7 @@ func TestNotificationLogMemoryOnly(t *testing.T) {
 	l, err := NewNotificationLog(ctx, nil, time.Minute)
 	require.NoError(t, err)
 	now := time.Now()
-	require.NoError(t, l.Log(ctx, "k", []uint64{1}, nil, now))
+	require.NoError(t, l.Log(ctx, "k", []uint64{1}, nil, now, 0))
 	require.NotNil(t, l.Get("k"))
 	n, err := l.GC(ctx, now.Add(time.Minute))
 	require.NoError(t, err)

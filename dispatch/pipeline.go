@@ -37,6 +37,12 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 			firing = append(firing, uint64(a.fp))
 		}
 	}
+	if len(kept) == 0 {
+		// Everything is muted: as in Alertmanager, no dedup decision and
+		// no log entry, so that the end of a silence does not notify
+		// again within repeat_interval.
+		return true
+	}
 	slices.Sort(firing)
 	slices.Sort(resolved)
 
@@ -114,7 +120,11 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 			return false
 		}
 	}
-	if err := d.log.Log(ctx, key, firing, resolved, now); err != nil {
+	// The record of a delivery that happened must not depend on the
+	// delivery's deadline, nor on a reload that cancels the flush.
+	logCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logTimeout)
+	defer cancel()
+	if err := d.log.Log(logCtx, key, firing, resolved, now, 2*ag.route.Opts.RepeatInterval); err != nil {
 		// Sent, but not recorded: the next flush may send it again.
 		d.logger.Error("Notification sent but not recorded; it may be sent again",
 			"receiver", receiver, "integration", in.Kind, "group", ag.key, "err", err)
@@ -122,6 +132,9 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	}
 	return true
 }
+
+// logTimeout bounds the write of a notification log entry.
+const logTimeout = 10 * time.Second
 
 // Backoff between delivery attempts: exponential from retryBase, capped
 // at retryMax, with full jitter.
@@ -160,6 +173,12 @@ func (d *Dispatcher) deliver(ctx context.Context, in Integration, b *Batch) erro
 // noteOutcome logs a delivery failure when it differs from the last one for
 // the same integration and group, and the recovery after one.
 func (d *Dispatcher) noteOutcome(key, receiver string, in Integration, err error) {
+	if err != nil && d.ctx.Err() != nil {
+		// A reload or shutdown cut the delivery short: not a failure of
+		// the receiver.
+		d.logger.Debug("Notification cancelled by a reload or shutdown", "receiver", receiver, "integration", in.Kind+"/"+strconv.Itoa(in.Index), "err", err)
+		return
+	}
 	msg := ""
 	if err != nil {
 		msg = err.Error()

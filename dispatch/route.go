@@ -149,7 +149,7 @@ func (r *Route) GroupLabels(lset model.LabelSet) model.LabelSet {
 	return out
 }
 
-// GroupByNames returns the group_by label names, sorted (nil for '...').
+// GroupByNames returns the group_by label names, sorted (none for '...').
 func (r *Route) GroupByNames() []model.LabelName {
 	names := make([]model.LabelName, 0, len(r.Opts.GroupBy))
 	for ln := range r.Opts.GroupBy {

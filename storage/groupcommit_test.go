@@ -71,8 +71,9 @@ func TestNotificationLogRoundTrip(t *testing.T) {
 		{Key: `{}/{a="b"}:{x="y"} r/webhook/0`, Firing: []uint64{1, 1 << 63, 42}, Resolved: nil, SentAt: at, ExpiresAt: at.Add(time.Hour)},
 		{Key: "k2", Firing: nil, Resolved: []uint64{7}, SentAt: at, ExpiresAt: at.Add(2 * time.Hour)},
 	}
-	require.NoError(t, p.SaveNotificationLog(ctx, in, nil))
-	require.NoError(t, p.SaveNotificationLog(ctx, nil, []string{"k2"}))
+	require.NoError(t, p.SaveNotificationLog(ctx, in, time.Time{}))
+	// Deletes what expired by then: the first entry (at+1h), not k2 (at+2h).
+	require.NoError(t, p.SaveNotificationLog(ctx, nil, at.Add(90*time.Minute)))
 	require.NoError(t, db.Close())
 
 	db = open(t, dir)
@@ -80,9 +81,9 @@ func TestNotificationLogRoundTrip(t *testing.T) {
 	got, err := db.NotificationLog().LoadNotificationLog(ctx)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
-	require.Equal(t, in[0].Key, got[0].Key)
-	require.Equal(t, in[0].Firing, got[0].Firing)
-	require.Empty(t, got[0].Resolved)
-	require.True(t, in[0].SentAt.Equal(got[0].SentAt))
-	require.True(t, in[0].ExpiresAt.Equal(got[0].ExpiresAt))
+	require.Equal(t, in[1].Key, got[0].Key)
+	require.Equal(t, in[1].Resolved, got[0].Resolved)
+	require.Empty(t, got[0].Firing)
+	require.True(t, in[1].SentAt.Equal(got[0].SentAt))
+	require.True(t, in[1].ExpiresAt.Equal(got[0].ExpiresAt))
 }

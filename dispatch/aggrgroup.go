@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -40,8 +41,8 @@ type aggrGroup struct {
 	removed  bool // out of the dispatcher's map: no flush any more
 }
 
-// newAggrGroup returns a group whose first flush is after wait.
-func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet, wait time.Duration) *aggrGroup {
+// newAggrGroup returns a group; start arms its timer.
+func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet) *aggrGroup {
 	ag := &aggrGroup{
 		id:     id,
 		key:    id.route.Key + ":" + labels.String(),
@@ -50,9 +51,15 @@ func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet, wait time.Du
 		d:      d,
 		alerts: map[model.Fingerprint]*Alert{},
 	}
-	ag.timer = time.AfterFunc(wait, ag.fire)
+	// The timer is armed by start, once ag.timer is set (fire uses it)
+	// and the group holds its first alert.
+	ag.timer = time.AfterFunc(time.Duration(math.MaxInt64), ag.fire)
+	ag.timer.Stop()
 	return ag
 }
+
+// start makes the first flush come after wait.
+func (ag *aggrGroup) start(wait time.Duration) { ag.timer.Reset(wait) }
 
 // insert adds or replaces an alert. The caller holds the dispatcher's lock
 // for reading, so the group cannot be removed meanwhile.

@@ -168,19 +168,21 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ag := d.groups[id]
-	if ag == nil {
-		if d.ctx.Err() != nil {
-			return // stopped: a newer dispatcher has the alert
-		}
-		wait := r.Opts.GroupWait
-		if a.StartsAt.Add(wait).Before(now) {
-			wait = 0 // the alert started long ago: flush at once
-		}
-		ag = newAggrGroup(d, id, labels, wait)
-		d.groups[id] = ag
+	if ag := d.groups[id]; ag != nil {
+		ag.insert(a)
+		return
 	}
+	if d.ctx.Err() != nil {
+		return // stopped: a newer dispatcher has the alert
+	}
+	ag := newAggrGroup(d, id, labels)
+	d.groups[id] = ag
 	ag.insert(a)
+	wait := r.Opts.GroupWait
+	if a.StartsAt.Add(wait).Before(now) {
+		wait = 0 // the alert started long ago: flush at once
+	}
+	ag.start(wait)
 }
 
 // removeIfEmpty takes an empty group out of the map; the group's goroutine

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 
 	"go.yaml.in/yaml/v3"
@@ -85,4 +86,52 @@ func redacted(n *yaml.Node) *yaml.Node {
 		c.Content[i] = redacted(ch)
 	}
 	return &c
+}
+
+// maxExpandedNodes bounds the size of a section with its aliases expanded:
+// far above any real configuration, far below what a "billion laughs"
+// document of nested aliases expands to.
+const maxExpandedNodes = 1 << 20
+
+// checkAliases refuses, in the sections kept as YAML nodes, an alias to a
+// node that contains it (which would make every walk endless) and aliases
+// that expand to more than maxExpandedNodes nodes.
+func (c *Config) checkAliases() error {
+	roots := []*yaml.Node{&c.Route, &c.Receivers, &c.InhibitRules, &c.TimeIntervals, &c.MuteTimeIntervals}
+	for _, n := range c.Global.Alertmanager {
+		roots = append(roots, &n)
+	}
+	for _, r := range roots {
+		count := 0
+		if err := walkAliases(r, map[*yaml.Node]bool{}, &count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func walkAliases(n *yaml.Node, onPath map[*yaml.Node]bool, count *int) error {
+	*count++
+	if *count > maxExpandedNodes {
+		return fmt.Errorf("%d: aliases expand to more than %d nodes", n.Line, maxExpandedNodes)
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return nil
+		}
+		if onPath[n.Alias] {
+			return fmt.Errorf("%d: alias *%s refers to a node that contains it", n.Line, n.Value)
+		}
+		onPath[n.Alias] = true
+		defer delete(onPath, n.Alias)
+		return walkAliases(n.Alias, onPath, count)
+	}
+	onPath[n] = true
+	defer delete(onPath, n)
+	for _, ch := range n.Content {
+		if err := walkAliases(ch, onPath, count); err != nil {
+			return err
+		}
+	}
+	return nil
 }

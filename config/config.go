@@ -135,6 +135,11 @@ func Parse(path string, content []byte) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, decodeError(path, err)
 	}
+	// The sections kept as YAML nodes are walked later: refuse aliases
+	// that contain themselves or expand without bound first.
+	if err := cfg.checkAliases(); err != nil {
+		return nil, fmt.Errorf("%s:%w", path, err)
+	}
 	errs := cfg.validate()
 	routing, rerrs := cfg.decodeRouting()
 	errs = append(errs, rerrs...)

@@ -364,3 +364,57 @@ func routeSummary(r *Route) string {
 	}
 	return s + "]"
 }
+
+// FuzzParse feeds Parse arbitrary text: it must return a config or
+// errors, never panic or hang, and every error must say something.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"routing.good.yml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{
+		"route: {receiver: a}\nreceivers: [{name: a}]\n",
+		"route: {receiver: a, routes: [{matchers: ['x=~\"(\"'], receiver: a}]}\nreceivers: [{name: a, webhook_configs: [{url: 'http://x'}]}]\n",
+		"inhibit_rules: [{source_matchers: ['a=b'], target_match_re: {c: '.*'}, equal: [d]}]\n",
+		"time_intervals: [{name: t, time_intervals: [{weekdays: ['monday:friday'], location: Asia/Tokyo}]}]\n",
+		"global: {resolve_timeout: 1x}\n", "route: &a {routes: [*a]}\n", "{{", "- - -",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var (
+			cfg *Config
+			err error
+		)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			cfg, err = Parse(filepath.Join(t.TempDir(), "alerter.yml"), b)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Parse of %d bytes took over 5s: %q", len(b), b)
+		}
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("config %v and error %v", cfg, err)
+		}
+		if err != nil && strings.TrimSpace(err.Error()) == "" {
+			t.Fatal("empty error message")
+		}
+	})
+}
+
+func TestParseAliasCycleAndBomb(t *testing.T) {
+	_, err := Parse("/x/alerter.yml", []byte("route: &a {receiver: r, routes: [*a]}\nreceivers: [{name: r}]\n"))
+	require.ErrorContains(t, err, "/x/alerter.yml:1: alias *a refers to a node that contains it")
+
+	bomb := "route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules:\n  - &l0 {equal: [a]}\n"
+	for i := 1; i <= 25; i++ {
+		bomb += fmt.Sprintf("  - &l%d [*l%d, *l%d]\n", i, i-1, i-1)
+	}
+	_, err = Parse("/x/alerter.yml", []byte(bomb))
+	require.ErrorContains(t, err, "aliases expand to more than")
+}

@@ -217,20 +217,21 @@ func prepare(sil *Silence, now time.Time) error {
 }
 
 // canUpdate reports whether prev can become next in place without changing
-// what the silence muted so far (after Alertmanager's canUpdate). A pending
-// silence has muted nothing yet, so anything may change as long as it does
-// not start in the past; unlike Alertmanager this includes its matchers.
-// An active silence keeps its matchers and start and may only move its end,
-// not into the past.
+// what the silence muted so far, as Alertmanager's canUpdate: the matchers
+// stay; a pending silence may move its start (not into the past) and end;
+// an active silence keeps its start and may only move its end, not into
+// the past.
 func canUpdate(prev, next *Silence, now time.Time) bool {
+	if !sameMatchers(prev.Matchers, next.Matchers) {
+		return false
+	}
 	switch prev.State(now) {
 	case StatePending:
 		return !next.StartsAt.Before(now)
 	case StateActive:
 		// The start is compared to the second, as Alertmanager does: API
 		// clients round times.
-		return sameMatchers(prev.Matchers, next.Matchers) &&
-			prev.StartsAt.Unix() == next.StartsAt.Unix() && !next.EndsAt.Before(now)
+		return prev.StartsAt.Unix() == next.StartsAt.Unix() && !next.EndsAt.Before(now)
 	default:
 		return false
 	}

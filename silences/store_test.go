@@ -98,10 +98,16 @@ func TestSetUpdate(t *testing.T) {
 			inPlace: true,
 		},
 		{
-			name:    "pending: change matchers and comment",
+			name:    "pending: change comment",
+			initial: newSilence(ma, time.Hour, 2*time.Hour),
+			update:  func(s *Silence) { s.Comment = "other" },
+			inPlace: true,
+		},
+		{
+			// As Alertmanager: other matchers make another silence.
+			name:    "pending: change matchers replaces",
 			initial: newSilence(ma, time.Hour, 2*time.Hour),
 			update:  func(s *Silence) { s.Matchers, s.Comment = mb, "other" },
-			inPlace: true,
 		},
 		{
 			name:    "pending: start moved into the past replaces",

@@ -22,6 +22,7 @@ type Options struct {
 	// TimeIntervals resolves the routes' mute and active time intervals.
 	TimeIntervals *timeinterval.Intervener
 	Log           *NotificationLog
+	History       History // nil: attempts are not recorded
 	Logger        *slog.Logger
 	Metrics       *Metrics
 	Now           func() time.Time // default time.Now
@@ -58,6 +59,7 @@ type Dispatcher struct {
 	silencer        Silencer
 	intervals       *timeinterval.Intervener
 	log             *NotificationLog
+	history         History
 	logger          *slog.Logger
 	metrics         *Metrics
 	now             func() time.Time
@@ -100,7 +102,7 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{
 		route: opts.Route, receivers: opts.Receivers, inhibitor: opts.Inhibitor,
-		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log,
+		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log, history: opts.History,
 		logger: opts.Logger, metrics: opts.Metrics, now: opts.Now,
 		minFlushTimeout: opts.MinFlushTimeout,
 		ctx:             ctx, cancel: cancel,

@@ -28,8 +28,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"receiver", "integration"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alerter_notifications_failed_total",
-			Help: "Notifications that failed after their retries, per receiver and integration.",
-		}, []string{"receiver", "integration"}),
+			Help: "Notifications that failed after their retries, per receiver, integration and reason.",
+		}, []string{"receiver", "integration", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "alerter_notification_latency_seconds",
 			Help:    "Time to deliver a notification, retries included.",
@@ -48,7 +48,7 @@ func (m *Metrics) observeNotification(receiver, integration string, d time.Durat
 	}
 	m.notifications.WithLabelValues(receiver, integration).Inc()
 	if err != nil {
-		m.failed.WithLabelValues(receiver, integration).Inc()
+		m.failed.WithLabelValues(receiver, integration, FailureReason(err)).Inc()
 	}
 	m.latency.WithLabelValues(integration).Observe(d.Seconds())
 }

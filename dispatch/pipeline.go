@@ -148,7 +148,9 @@ const (
 func (d *Dispatcher) deliver(ctx context.Context, in Integration, b *Batch) error {
 	wait := retryBase
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		retry, err := in.Notifier.Notify(ctx, b)
+		d.record(ctx, in, b, attempt, start, err)
 		if err == nil {
 			return nil
 		}
@@ -168,6 +170,22 @@ func (d *Dispatcher) deliver(ctx context.Context, in Integration, b *Batch) erro
 		}
 		wait = min(2*wait, retryMax)
 	}
+}
+
+// record hands one attempt to the history.
+func (d *Dispatcher) record(ctx context.Context, in Integration, b *Batch, attempt int, start time.Time, err error) {
+	if d.history == nil {
+		return
+	}
+	a := Attempt{
+		At: start, Duration: time.Since(start), Receiver: b.Receiver,
+		Integration: in.Kind + "/" + strconv.Itoa(in.Index), GroupKey: b.GroupKey,
+		Status: batchStatus(b), Alerts: batchLabels(b), Attempt: attempt,
+	}
+	if err != nil {
+		a.Err, a.Reason = err.Error(), FailureReason(err)
+	}
+	d.history.Record(context.WithoutCancel(ctx), a)
 }
 
 // noteOutcome logs a delivery failure when it differs from the last one for

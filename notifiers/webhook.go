@@ -112,6 +112,7 @@ func postJSON(ctx context.Context, c *http.Client, url, userAgent string, body [
 	if len(bytes.TrimSpace(detail)) > 0 {
 		err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(detail))
 	}
+	err = &dispatch.ReasonError{Err: err, Why: dispatch.StatusReason(resp.StatusCode)}
 	return resp.StatusCode/100 == 5 || resp.StatusCode == http.StatusTooManyRequests, err
 }
 

@@ -388,16 +388,8 @@ func FuzzParse(f *testing.F) {
 			cfg *Config
 			err error
 		)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			cfg, err = Parse(filepath.Join(t.TempDir(), "alerter.yml"), b)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("Parse of %d bytes took over 5s: %q", len(b), b)
-		}
+		dir := t.TempDir()
+		testutil.Within(t, 5*time.Second, b, func() { cfg, err = Parse(filepath.Join(dir, "alerter.yml"), b) })
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("config %v and error %v", cfg, err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alerter/alerter/internal/testutil"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -236,16 +237,7 @@ func FuzzParse(f *testing.F) {
 			file *rules.File
 			errs []error
 		)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			file, errs = rules.Parse("fuzz.yml", b)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("Parse of %d bytes took over 5s: %q", len(b), b)
-		}
+		testutil.Within(t, 5*time.Second, b, func() { file, errs = rules.Parse("fuzz.yml", b) })
 		if (file == nil) == (len(errs) == 0) {
 			t.Fatalf("file %v with %d errors", file, len(errs))
 		}

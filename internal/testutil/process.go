@@ -185,3 +185,20 @@ func Eventually(t testing.TB, d, interval time.Duration, f func() bool, msg stri
 		time.Sleep(interval)
 	}
 }
+
+// Within runs f and fails the test if it takes longer than d: for fuzz
+// targets, so that an input that makes a parser hang is kept as a failure.
+// input is shown in the failure.
+func Within(t testing.TB, d time.Duration, input []byte, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("took over %v on %d bytes of input: %q", d, len(input), input)
+	}
+}

@@ -142,6 +142,9 @@ func (s *Store) Set(ctx context.Context, sil Silence) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	if sil.ID == "" {
+		return s.create(ctx, sil)
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	now := s.now()
@@ -193,6 +196,32 @@ func (s *Store) Set(ctx context.Context, sil Silence) (string, error) {
 	} else {
 		s.logSilence("silence created", &sil)
 	}
+	return sil.ID, nil
+}
+
+// create stores a new silence. It writes without holding writeMu, so that
+// concurrent creations share one fsync (the storage's group commit); a new
+// ID conflicts with nothing, and only publishing takes the lock.
+func (s *Store) create(ctx context.Context, sil Silence) (string, error) {
+	now := s.now()
+	if err := prepare(&sil, now); err != nil {
+		return "", err
+	}
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return "", fmt.Errorf("silence ID: %w", err)
+	}
+	sil.ID = id.String()
+	if sil.StartsAt.Before(now) {
+		sil.StartsAt = now
+	}
+	if err := s.persist(ctx, []*Silence{&sil}, nil); err != nil {
+		return "", err
+	}
+	s.writeMu.Lock()
+	s.publish([]*Silence{&sil}, nil)
+	s.writeMu.Unlock()
+	s.logSilence("silence created", &sil)
 	return sil.ID, nil
 }
 
@@ -278,18 +307,33 @@ func (s *Store) Expire(ctx context.Context, id string) error {
 // commit persists upserts and deletes, then publishes them. The caller
 // holds writeMu.
 func (s *Store) commit(ctx context.Context, upsert []*Silence, deleteIDs []string) error {
-	if s.persister != nil {
-		vals := make([]Silence, len(upsert))
-		for i, sil := range upsert {
-			vals[i] = sil.clone()
-		}
-		// Once a write has begun, wait for its outcome even if the caller
-		// gives up: a write that commits after we returned an error would
-		// leave disk ahead of memory (a silence that appears on restart).
-		if err := s.persister.SaveSilences(context.WithoutCancel(ctx), vals, deleteIDs); err != nil {
-			return fmt.Errorf("save silences: %w", err)
-		}
+	if err := s.persist(ctx, upsert, deleteIDs); err != nil {
+		return err
 	}
+	s.publish(upsert, deleteIDs)
+	return nil
+}
+
+// persist writes a change durably.
+func (s *Store) persist(ctx context.Context, upsert []*Silence, deleteIDs []string) error {
+	if s.persister == nil {
+		return nil
+	}
+	vals := make([]Silence, len(upsert))
+	for i, sil := range upsert {
+		vals[i] = sil.clone()
+	}
+	// Once a write has begun, wait for its outcome even if the caller
+	// gives up: a write that commits after we returned an error would
+	// leave disk ahead of memory (a silence that appears on restart).
+	if err := s.persister.SaveSilences(context.WithoutCancel(ctx), vals, deleteIDs); err != nil {
+		return fmt.Errorf("save silences: %w", err)
+	}
+	return nil
+}
+
+// publish makes a persisted change visible. The caller holds writeMu.
+func (s *Store) publish(upsert []*Silence, deleteIDs []string) {
 	remove := slices.Clone(deleteIDs)
 	entries := make([]*entry, len(upsert))
 	for i, sil := range upsert {
@@ -307,7 +351,6 @@ func (s *Store) commit(ctx context.Context, upsert []*Silence, deleteIDs []strin
 	}
 	s.index.Store(s.index.Load().update(remove, entries, now))
 	s.version.Add(1)
-	return nil
 }
 
 func (s *Store) logSilence(msg string, sil *Silence, extra ...any) {

@@ -1,8 +1,8 @@
 // Package storage keeps alerter's durable state in one SQLite database
 // under --storage.path: what must survive a restart or a crash (alert
-// states, silences and the notification log). Every write is one
-// transaction, committed to the write-ahead log with fsync before it
-// returns.
+// states, silences and the notification log), and the history of
+// notifications. Every write is one transaction, committed to the
+// write-ahead log with fsync before it returns.
 package storage
 
 import (
@@ -60,6 +60,22 @@ var migrations = []string{
 		sent_at    INTEGER NOT NULL,    -- Unix nanoseconds
 		expires_at INTEGER NOT NULL
 	) WITHOUT ROWID`,
+	`CREATE TABLE notification_history (
+		id           INTEGER PRIMARY KEY,
+		at           INTEGER NOT NULL, -- Unix nanoseconds
+		duration_ns  INTEGER NOT NULL,
+		receiver     TEXT    NOT NULL,
+		integration  TEXT    NOT NULL, -- "webhook/0"
+		group_key    TEXT    NOT NULL,
+		status       TEXT    NOT NULL, -- firing or resolved
+		alerts       TEXT    NOT NULL, -- JSON array of label sets, at most historyMaxAlerts
+		alerts_total INTEGER NOT NULL, -- how many alerts the notification carried
+		attempt      INTEGER NOT NULL,
+		error        TEXT    NOT NULL, -- empty on success
+		reason       TEXT    NOT NULL
+	);
+	CREATE INDEX notification_history_at ON notification_history (at);
+	CREATE INDEX notification_history_receiver_at ON notification_history (receiver, at)`,
 }
 
 // Open opens (creating if needed) the database in dir and brings its

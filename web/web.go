@@ -45,6 +45,14 @@ type Options struct {
 	Revision  string
 	GoVersion string
 	StartTime time.Time
+
+	// Notifications serves GET /api/v1/notifications; nil: not served.
+	Notifications NotificationHistory
+	// TestReceiver sends a test notification to every integration of the
+	// named receiver (an error wrapping ErrNotFound if there is no such
+	// receiver). It serves POST /api/v1/receivers/{name}/test; nil: not
+	// served.
+	TestReceiver func(ctx context.Context, name string) ([]ReceiverTestResult, error)
 }
 
 // maxRequestBody caps what any endpoint reads from a request.
@@ -76,6 +84,12 @@ func New(opts Options) http.Handler {
 		mux.HandleFunc("POST /api/v2/silences", h.postSilence)
 		mux.HandleFunc("GET /api/v2/silence/{id}", h.getSilence)
 		mux.HandleFunc("DELETE /api/v2/silence/{id}", h.deleteSilence)
+	}
+	if opts.Notifications != nil {
+		mux.HandleFunc("GET /api/v1/notifications", h.notifications)
+	}
+	if opts.TestReceiver != nil {
+		mux.HandleFunc("POST /api/v1/receivers/{name}/test", h.testReceiver)
 	}
 	mux.HandleFunc("GET /{$}", h.index)
 	// Profiles, as Prometheus and Alertmanager serve them.

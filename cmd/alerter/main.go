@@ -34,6 +34,8 @@ Usage:
   alerter routes test --config.file=F [--verify.receivers=a,b] [--tree] label=value...
                                         the receivers an alert goes to, as amtool config routes test
   alerter routes show --config.file=F   print the routing tree, as amtool config routes show
+  alerter receivers test --config.file=F NAME
+                                        send a test notification to every integration of a receiver
   alerter version                       print the version
 `
 
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCheck(args, stdout, stderr)
 	case "routes":
 		return runRoutes(args, stdout, stderr)
+	case "receivers":
+		return runReceivers(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "alerter, version %s\n", version())
 		return exitOK

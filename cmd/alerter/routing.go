@@ -19,16 +19,19 @@ import (
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/silences"
 	"github.com/alerter/alerter/storage"
+	alerterweb "github.com/alerter/alerter/web"
 )
 
-// routing owns the routing half. Long-lived: the alert store, the silences
-// and the notification log (the last two durable). Config-scoped: the
-// dispatcher with its routing tree, inhibit rules and integrations, built
-// by prepare (which may fail and changes nothing) and swapped in by commit.
+// routing owns the routing half. Long-lived: the alert store, the silences,
+// the notification log and the notification history (the last three
+// durable). Config-scoped: the dispatcher with its routing tree, inhibit
+// rules and integrations, built by prepare (which may fail and changes
+// nothing) and swapped in by commit.
 type routing struct {
 	store    *dispatch.Store
 	silences *silences.Store
 	nflog    *dispatch.NotificationLog
+	history  *storage.History
 	metrics  *dispatch.Metrics
 	logger   *slog.Logger
 
@@ -44,6 +47,8 @@ type routingConfig struct {
 	disp       *dispatch.Dispatcher
 	configYAML string
 	receivers  []string
+	// integrations by receiver name, for receiver tests.
+	integrations map[string][]dispatch.Integration
 }
 
 // prepare builds the routing of cfg without touching the running one.
@@ -72,13 +77,14 @@ func (r *routing) prepare(cfg *config.Config, externalURL string) (*routingConfi
 		Silencer:      r.silences,
 		TimeIntervals: timeinterval.NewIntervener(rt.TimeIntervals),
 		Log:           r.nflog,
+		History:       r.history,
 		Logger:        r.logger,
 		Metrics:       r.metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
-	rc.disp = d
+	rc.disp, rc.integrations = d, integrations
 	return rc, nil
 }
 
@@ -100,7 +106,8 @@ func (r *routing) commit(cfg *config.Config, rc *routingConfig) {
 	}
 }
 
-// stop ends the running dispatcher and waits for every flush.
+// stop ends the running dispatcher, waits for every flush and writes the
+// history of their last attempts.
 func (r *routing) stop() {
 	r.swapMu.Lock()
 	defer r.swapMu.Unlock()
@@ -108,13 +115,18 @@ func (r *routing) stop() {
 		old.Stop()
 	}
 	r.stopping.Wait()
+	if err := r.history.Flush(context.Background()); err != nil {
+		r.logger.Warn("Writing the notification history at shutdown failed", "err", err)
+	}
 }
 
 // run collects garbage until ctx ends: resolved alerts every minute,
-// expired notification log entries and silences every 15 minutes.
+// expired notification log entries and silences every 15 minutes. The
+// notification history writes and expires attempts meanwhile.
 func (r *routing) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.silences.Run(ctx) })
+	wg.Go(func() { r.history.Run(ctx) })
 	alerts := time.NewTicker(time.Minute)
 	defer alerts.Stop()
 	logs := time.NewTicker(15 * time.Minute)
@@ -199,11 +211,32 @@ func newRouting(ctx context.Context, db *storage.DB, retention time.Duration, re
 		Name: "alerter_notification_log_entries",
 		Help: "Entries of the notification log (each written to disk before it counts here).",
 	}, func() float64 { return float64(nflog.Len()) }))
+	history := storage.NewHistory(db, storage.HistoryOptions{Retention: retention, Registerer: reg, Logger: logger})
 	return &routing{
 		store:    dispatch.NewStore(config.DefaultResolveTimeout, nil),
 		silences: sils,
 		nflog:    nflog,
+		history:  history,
 		metrics:  dispatch.NewMetrics(reg),
 		logger:   logger,
 	}, nil
+}
+
+// historyView serves the notification history to web.
+type historyView struct{ h *storage.History }
+
+// List implements web.NotificationHistory.
+func (v historyView) List(ctx context.Context, f alerterweb.NotificationFilter) ([]alerterweb.Notification, error) {
+	entries, err := v.h.List(ctx, storage.HistoryFilter{
+		Receiver: f.Receiver, GroupKey: f.GroupKey, Integration: f.Integration, Status: f.Status,
+		Limit: f.Limit, Before: f.Before,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]alerterweb.Notification, len(entries))
+	for i, e := range entries {
+		out[i] = alerterweb.Notification{ID: e.ID, Attempt: e.Attempt, AlertsTotal: e.AlertsTotal}
+	}
+	return out, nil
 }

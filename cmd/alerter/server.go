@@ -51,7 +51,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS and basic auth)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
-	fs.DurationVar(&f.dataRetention, "data.retention", 120*time.Hour, "how long expired silences and notification log entries are kept")
+	fs.DurationVar(&f.dataRetention, "data.retention", 120*time.Hour, "how long expired silences and notification log entries, and the notification history, are kept")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -160,6 +160,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		Rules: manager, Reload: r.reload, Ready: ready.Load, Gatherer: reg,
 		ExternalURL: extURL, Version: version(), Logger: logger.With("component", "web"),
 		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
+		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver,
 	})
 	srv, errc, err := listen(flags, handler, logger)
 	if err != nil {

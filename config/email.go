@@ -282,16 +282,18 @@ func (d *nodeDecoder) emailDefaults(n *yaml.Node, c *EmailConfig, f *emailFields
 
 	c.AuthPasswordFile = resolvePath(d.dir, c.AuthPasswordFile)
 	c.AuthSecretFile = resolvePath(d.dir, c.AuthSecretFile)
-	c.AuthPassword, c.AuthPasswordFile = d.emailSecret(n, f.passwordFile, what, "auth_password",
+	c.AuthPassword, c.AuthPasswordFile = d.emailSecret(n, what, "auth_password",
 		c.AuthPassword, c.AuthPasswordFile, g.password, g.passwordFile)
-	c.AuthSecret, c.AuthSecretFile = d.emailSecret(n, f.secretFile, what, "auth_secret",
+	c.AuthSecret, c.AuthSecretFile = d.emailSecret(n, what, "auth_secret",
 		c.AuthSecret, c.AuthSecretFile, g.secret, g.secretFile)
 }
 
 // emailSecret resolves one value-or-file pair: the entry's own pair if it
-// sets either half (both is an error), else the global pair; a file is
-// read now. It returns the secret and the file it came from, if any.
-func (d *nodeDecoder) emailSecret(n, fileNode *yaml.Node, what, key string,
+// sets either half (both is an error), else the global pair. A file is
+// read at each send, as Alertmanager does (so a rotated password needs no
+// reload, and a config whose file is not there yet is still valid, as
+// amtool judges it). It returns the secret, or the file to read it from.
+func (d *nodeDecoder) emailSecret(n *yaml.Node, what, key string,
 	value commoncfg.Secret, file string, gValue commoncfg.Secret, gFile string,
 ) (commoncfg.Secret, string) {
 	switch {
@@ -300,20 +302,19 @@ func (d *nodeDecoder) emailSecret(n, fileNode *yaml.Node, what, key string,
 		return "", file
 	case value == "" && file == "":
 		value, file = gValue, gFile
-		fileNode = nil
 	}
 	if file == "" {
 		return value, ""
 	}
+	return "", file
+}
+
+// ReadSecretFile reads a secret from a *_file setting, trimmed. The error
+// names the file, never its content.
+func ReadSecretFile(file string) (commoncfg.Secret, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		where, name := fileNode, what+": "+key+"_file"
-		if where == nil {
-			where, name = n, what+": global smtp_"+key+"_file"
-		}
-		// The error names the file, not its content.
-		d.errorf(where, "%s: %v", name, err)
-		return "", file
+		return "", err
 	}
-	return commoncfg.Secret(strings.TrimSpace(string(b))), file
+	return commoncfg.Secret(strings.TrimSpace(string(b))), nil
 }

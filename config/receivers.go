@@ -130,7 +130,13 @@ func (d *nodeDecoder) receiver(n *yaml.Node, i int, globals map[string]yaml.Node
 		rcv.Labels = map[string]string{}
 	}
 	rcv.Labels["name"] = rcv.Name
-	d.checkEmailSlack(rcv, globals, what)
+	emails, errs := DecodeEmailConfigs(rcv.Email, globals, d.dir)
+	rcv.EmailConfigs = emails
+	slacks, serrs := DecodeSlackConfigs(rcv.Slack, globals, d.dir)
+	rcv.SlackConfigs = slacks
+	for _, err := range append(errs, serrs...) {
+		d.errs = append(d.errs, fmt.Errorf("%s: %w", what, err))
+	}
 	return rcv
 }
 
@@ -227,58 +233,3 @@ func checkWebhookURL(s string) error {
 	return nil
 }
 
-// checkEmailSlack reports email and slack entries that rely on a global
-// setting that is not there, as Alertmanager does when it fills them in
-// from the globals. The notifiers decode and check the rest of them.
-func (d *nodeDecoder) checkEmailSlack(rcv *Receiver, globals map[string]yaml.Node, what string) {
-	global := func(keys ...string) bool {
-		for _, k := range keys {
-			if n, ok := globals[k]; ok && !isEmpty(&n) {
-				return true
-			}
-		}
-		return false
-	}
-	for j := range rcv.Email {
-		e := &rcv.Email[j]
-		field := fmt.Sprintf("%s: email_configs[%d]", what, j)
-		switch {
-		case isNull(e):
-			d.errorf(e, "%s: missing email config", field)
-			continue
-		case !has(e, "smarthost") && !global("smtp_smarthost"):
-			d.errorf(e, "%s: no global SMTP smarthost set", field)
-		}
-		if !has(e, "from") && !global("smtp_from") {
-			d.errorf(e, "%s: no global SMTP from set", field)
-		}
-	}
-	for j := range rcv.Slack {
-		s := &rcv.Slack[j]
-		if !has(s, "api_url", "api_url_file", "app_token", "app_token_file") &&
-			!global("slack_api_url", "slack_api_url_file", "slack_app_token", "slack_app_token_file") {
-			d.errorf(s, "%s: slack_configs[%d]: no Slack API URL nor App token set either inline or in a file", what, j)
-		}
-	}
-}
-
-// has reports whether the mapping n sets one of keys to something not empty.
-func has(n *yaml.Node, keys ...string) bool {
-	m := deref(n)
-	if m == nil || m.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		for _, k := range keys {
-			if m.Content[i].Value == k && !isEmpty(m.Content[i+1]) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// isEmpty reports whether n is null or the empty string.
-func isEmpty(n *yaml.Node) bool {
-	return isNull(n) || (deref(n).Kind == yaml.ScalarNode && deref(n).Value == "")
-}

@@ -75,6 +75,10 @@ type Receiver struct {
 	// written, for the notifiers to decode.
 	Email []yaml.Node
 	Slack []yaml.Node
+	// EmailConfigs and SlackConfigs are those entries decoded, with the
+	// Alertmanager globals applied.
+	EmailConfigs []*EmailConfig
+	SlackConfigs []*SlackConfig
 	// Unsupported lists the *_configs keys of kinds alerter does not
 	// deliver to (pagerduty_configs, ...), in file order.
 	Unsupported []string

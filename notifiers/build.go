@@ -3,6 +3,7 @@ package notifiers
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/alertmanager/template"
 	commoncfg "github.com/prometheus/common/config"
@@ -15,6 +16,32 @@ import (
 type Options struct {
 	Template  *template.Template
 	UserAgent string
+	// SlackMessages keeps, across reloads, the first message of each
+	// group that Slack integrations with update_message edit; nil: each
+	// Build starts afresh.
+	SlackMessages *SlackMemory
+}
+
+// SlackMemory holds one SlackMessages per Slack integration, by receiver
+// and index, for as long as the process runs.
+type SlackMemory struct {
+	mu sync.Mutex
+	m  map[string]*SlackMessages
+}
+
+// For returns the messages of the integration named key, creating them.
+func (s *SlackMemory) For(key string) *SlackMessages {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]*SlackMessages{}
+	}
+	m := s.m[key]
+	if m == nil {
+		m = NewSlackMessages(DefaultSlackMessages)
+		s.m[key] = m
+	}
+	return m
 }
 
 // LoadTemplate parses Alertmanager's default templates and the files of
@@ -55,8 +82,26 @@ func Build(routing *config.Routing, o Options) (map[string][]dispatch.Integratio
 				}),
 			})
 		}
-		if len(r.Email) > 0 || len(r.Slack) > 0 {
-			errs = append(errs, fmt.Errorf("receiver %q: email_configs and slack_configs are not delivered yet", r.Name))
+		for i, ec := range r.EmailConfigs {
+			ins = append(ins, dispatch.Integration{
+				Kind: "email", Index: i, SendResolved: ec.SendResolved,
+				Notifier: NewEmail(ec, o.Template),
+			})
+		}
+		for i, sc := range r.SlackConfigs {
+			client, err := commoncfg.NewClientFromConfig(sc.HTTPConfig, "slack")
+			if err != nil {
+				errs = append(errs, fmt.Errorf("receiver %q: slack_configs %d: %w", r.Name, i, err))
+				continue
+			}
+			opts := []SlackOption{WithSlackUserAgent(o.UserAgent)}
+			if o.SlackMessages != nil {
+				opts = append(opts, WithSlackMessages(o.SlackMessages.For(fmt.Sprintf("%s/slack/%d", r.Name, i))))
+			}
+			ins = append(ins, dispatch.Integration{
+				Kind: "slack", Index: i, SendResolved: sc.SendResolved,
+				Notifier: NewSlack(sc, o.Template, client, opts...),
+			})
 		}
 		out[r.Name] = ins
 	}

@@ -306,6 +306,20 @@ func (e *Email) auth(mechs string) (smtp.Auth, string, error) {
 		return nil, "", nil
 	}
 	password, secret := string(e.conf.AuthPassword), string(e.conf.AuthSecret)
+	for _, f := range []struct {
+		file string
+		dst  *string
+		key  string
+	}{{e.conf.AuthPasswordFile, &password, "auth_password_file"}, {e.conf.AuthSecretFile, &secret, "auth_secret_file"}} {
+		if f.file == "" {
+			continue
+		}
+		v, err := config.ReadSecretFile(f.file)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", f.key, err)
+		}
+		*f.dst = string(v)
+	}
 	var errs []error
 	for _, mech := range strings.Fields(mechs) {
 		switch {

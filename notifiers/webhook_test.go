@@ -3,11 +3,12 @@ package notifiers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/dispatch"
@@ -183,8 +183,31 @@ func TestWebhookBoundsConnections(t *testing.T) {
 	require.Positive(t, peak)
 }
 
-func TestBuildRefusesUndeliverableKinds(t *testing.T) {
-	_, err := Build(&config.Routing{Receivers: []*config.Receiver{{Name: "mail", Email: make([]yaml.Node, 1)}}}, Options{Template: testTemplate(t)})
-	require.ErrorContains(t, err, `receiver "mail"`)
-	require.True(t, strings.Contains(err.Error(), "email_configs"))
+// TestBuild: a config's webhook, email and Slack entries become
+// integrations with their kind, index and send_resolved.
+func TestBuild(t *testing.T) {
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "alerter.yml"), []byte(`
+global:
+  smtp_smarthost: 'mail.example.org:587'
+  smtp_from: 'alerter@example.org'
+  slack_api_url: 'https://hooks.slack.com/services/T/B/X'
+route:
+  receiver: team
+receivers:
+  - name: team
+    webhook_configs: [{url: 'http://127.0.0.1:1/a'}, {url: 'http://127.0.0.1:1/b', send_resolved: false}]
+    email_configs: [{to: 'team@example.org', send_resolved: true}]
+    slack_configs: [{channel: '#team'}, {channel: '#other'}]
+  - name: nobody
+`))
+	require.NoError(t, err)
+	ins, err := Build(cfg.Routing, Options{Template: testTemplate(t), SlackMessages: &SlackMemory{}})
+	require.NoError(t, err)
+	var got []string
+	for _, in := range ins["team"] {
+		got = append(got, fmt.Sprintf("%s/%d %v", in.Kind, in.Index, in.SendResolved))
+	}
+	require.Equal(t, []string{"webhook/0 true", "webhook/1 false", "email/0 true", "slack/0 false", "slack/1 false"}, got)
+	require.Empty(t, ins["nobody"])
+	require.Contains(t, ins, "nobody")
 }

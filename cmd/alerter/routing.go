@@ -34,6 +34,8 @@ type routing struct {
 	history  *storage.History
 	metrics  *dispatch.Metrics
 	logger   *slog.Logger
+	// slackMessages remembers the Slack messages update_message edits.
+	slackMessages notifiers.SlackMemory
 
 	swapMu  sync.Mutex // one commit at a time
 	current atomic.Pointer[routingConfig]
@@ -66,7 +68,9 @@ func (r *routing) prepare(cfg *config.Config, externalURL string) (*routingConfi
 	if err != nil {
 		return nil, err
 	}
-	integrations, err := notifiers.Build(rt, notifiers.Options{Template: tmpl, UserAgent: "alerter/" + version()})
+	integrations, err := notifiers.Build(rt, notifiers.Options{
+		Template: tmpl, UserAgent: "alerter/" + version(), SlackMessages: &r.slackMessages,
+	})
 	if err != nil {
 		return nil, err
 	}

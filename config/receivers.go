@@ -232,4 +232,3 @@ func checkWebhookURL(s string) error {
 	}
 	return nil
 }
-

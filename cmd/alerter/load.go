@@ -7,6 +7,7 @@ import (
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/datasource/embedded"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -58,6 +59,13 @@ func load(path string) (*loaded, []fileReport, error) {
 	// `routes test` works on any Alertmanager config) but cannot run.
 	if errs := cfg.Routing.UnsupportedReceivers(); len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
+	}
+	// Notification templates are parsed now, so that `check config`
+	// reports a broken one as start-up would.
+	if cfg.Routing != nil {
+		if _, err := notifiers.LoadTemplate(cfg.Routing, ""); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	paths, err := cfg.RuleFilePaths()
 	if err != nil {

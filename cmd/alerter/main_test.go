@@ -130,3 +130,16 @@ func TestExternalURL(t *testing.T) {
 	_, err = externalURL("not a url", "", ":9095")
 	require.Error(t, err)
 }
+
+// A broken notification template fails `check config`, naming the file and
+// line, as start-up does.
+func TestCheckConfigBrokenTemplate(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "templates"), 0o750))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "templates", "bad.tmpl"), []byte("{{ define \"x\" }}{{ .Foo \n"), 0o600))
+	cfg := filepath.Join(dir, "alerter.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte("route: {receiver: a}\nreceivers: [{name: a}]\ntemplates: [templates/*.tmpl]\n"), 0o600))
+	code, _, stderr := runCLI(t, "check", "config", cfg)
+	require.Equal(t, exitProblems, code)
+	require.Contains(t, stderr, "bad.tmpl:2: unclosed action")
+}

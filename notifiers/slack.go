@@ -34,6 +34,8 @@ type Slack struct {
 	// messages holds the first message of each group; nil unless
 	// update_message or post_updates_to_thread is set.
 	messages *SlackMessages
+	// slots bounds the requests in flight, as for webhooks.
+	slots chan struct{}
 }
 
 // SlackOption configures a Slack notifier.
@@ -58,7 +60,7 @@ func NewSlack(cfg *config.SlackConfig, tmpl *template.Template, client *http.Cli
 	if client == nil {
 		client = http.DefaultClient
 	}
-	s := &Slack{cfg: cfg, tmpl: tmpl, client: client}
+	s := &Slack{cfg: cfg, tmpl: tmpl, client: client, slots: make(chan struct{}, maxInFlight)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -87,6 +89,12 @@ func (s *Slack) Notify(ctx context.Context, b *dispatch.Batch) (bool, error) {
 	m, err := s.render(Data(s.tmpl, b, b.Alerts))
 	if err != nil {
 		return false, s.redact(err)
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return true, fmt.Errorf("waiting for a free connection: %w", ctx.Err())
 	}
 	if s.cfg.Timeout > 0 {
 		var cancel context.CancelFunc

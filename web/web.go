@@ -1,5 +1,6 @@
-// Package web serves alerter's HTTP endpoints: the Prometheus-compatible
-// rule and alert API, /metrics, and the lifecycle endpoints.
+// Package web serves alerter's HTTP endpoints: the web UI, the
+// Prometheus-compatible rule and alert API, Alertmanager's API v2,
+// /metrics, and the lifecycle endpoints.
 package web
 
 import (
@@ -91,7 +92,7 @@ func New(opts Options) http.Handler {
 	if opts.TestReceiver != nil {
 		mux.HandleFunc("POST /api/v1/receivers/{name}/test", h.testReceiver)
 	}
-	mux.HandleFunc("GET /{$}", h.index)
+	h.registerUI(mux) // the web UI: ui*.go
 	// Profiles, as Prometheus and Alertmanager serve them.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -159,22 +160,6 @@ func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintln(w, "config reloaded")
 }
-
-func (h *handler) index(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, indexPage, h.opts.Version)
-}
-
-// indexPage is a placeholder until the web UI arrives: links to what there is.
-const indexPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>alerter</title></head>
-<body><h1>alerter</h1><p>version %s</p>
-<ul>
-<li><a href="api/v1/alerts">active alerts (JSON)</a></li>
-<li><a href="api/v1/rules">rules (JSON)</a></li>
-<li><a href="metrics">metrics</a></li>
-</ul></body></html>
-`
 
 // slogErrorLog lets promhttp log through slog.
 type slogErrorLog struct{ l *slog.Logger }

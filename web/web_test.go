@@ -193,7 +193,7 @@ func TestLifecycle(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	code, body := get(t, srv.URL+"/")
 	require.Equal(t, http.StatusOK, code)
-	require.Contains(t, body, `href="api/v1/alerts"`)
+	require.Contains(t, body, `<title>Alerts · alerter</title>`, "the web UI")
 	code, _ = get(t, srv.URL+"/nope")
 	require.Equal(t, http.StatusNotFound, code)
 }

@@ -1,0 +1,234 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+
+	"github.com/alerter/alerter/dispatch"
+	"github.com/alerter/alerter/silences"
+)
+
+// silencesPerPage bounds the silences listed on one page.
+const silencesPerPage = 100
+
+// uiSilence is a silence as the pages show it.
+type uiSilence struct {
+	ID                  string
+	Matchers            []string
+	Expr                string
+	State               silences.State
+	StartsAt, EndsAt    time.Time
+	UpdatedAt           time.Time
+	CreatedBy, Comment  string
+	Alerts              int // active alerts it mutes now
+	EditURL, ExpireURL  string
+	PageURL, CloneURL   string
+	Duration            time.Duration
+	ActiveNow, Editable bool
+}
+
+func (u *ui) silenceItem(s silences.Silence, now time.Time) uiSilence {
+	v := uiSilence{
+		ID: s.ID, Expr: s.Matchers.String(), State: s.State(now), StartsAt: s.StartsAt, EndsAt: s.EndsAt,
+		UpdatedAt: s.UpdatedAt, CreatedBy: s.CreatedBy, Comment: s.Comment, Duration: s.EndsAt.Sub(s.StartsAt),
+		PageURL: u.url("/silences/" + s.ID), EditURL: u.url("/silences/" + s.ID + "/edit"),
+		ExpireURL: u.url("/silences/" + s.ID + "/expire"),
+		CloneURL:  withQuery(u.url("/silences/new"), map[string]string{"filter": s.Matchers.String()}),
+	}
+	for _, m := range s.Matchers {
+		v.Matchers = append(v.Matchers, m.String())
+	}
+	v.ActiveNow, v.Editable = v.State == silences.StateActive, v.State != silences.StateExpired
+	return v
+}
+
+type silencesData struct {
+	State, Filter, FilterError string
+	Counts                     map[silences.State]int
+	Tabs                       []silenceTab
+	Silences                   []uiSilence
+	Page, Pages, Total         int
+	PrevURL, NextURL, NewURL   string
+}
+
+type silenceTab struct {
+	State  silences.State
+	Count  int
+	URL    string
+	Active bool
+}
+
+// silences lists the silences of one state, filtered by matchers as
+// Alertmanager's API filters them.
+func (u *ui) silences(w http.ResponseWriter, r *http.Request) {
+	if u.h.opts.Silences == nil {
+		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+		return
+	}
+	q := r.URL.Query()
+	d := &silencesData{State: q.Get("state"), Filter: q.Get("filter"), Counts: map[silences.State]int{}, NewURL: u.url("/silences/new")}
+	if d.State != string(silences.StatePending) && d.State != string(silences.StateExpired) {
+		d.State = string(silences.StateActive)
+	}
+	status := http.StatusOK
+	ms, err := parseMatcherExpr(d.Filter)
+	if err != nil {
+		d.FilterError, status = err.Error(), http.StatusBadRequest
+	}
+	now := time.Now()
+	var list []silences.Silence
+	if err == nil {
+		for _, s := range u.h.opts.Silences.Query() {
+			if !silenceMatchesFilter(s, ms) {
+				continue
+			}
+			st := s.State(now)
+			d.Counts[st]++
+			if string(st) == d.State {
+				list = append(list, s)
+			}
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		switch d.State {
+		case string(silences.StateActive):
+			return a.EndsAt.Before(b.EndsAt)
+		case string(silences.StatePending):
+			return a.StartsAt.Before(b.StartsAt)
+		}
+		return a.EndsAt.After(b.EndsAt)
+	})
+	for _, st := range []silences.State{silences.StateActive, silences.StatePending, silences.StateExpired} {
+		d.Tabs = append(d.Tabs, silenceTab{
+			State: st, Count: d.Counts[st], Active: string(st) == d.State,
+			URL: withQuery(u.url("/silences"), map[string]string{"state": string(st), "filter": d.Filter}),
+		})
+	}
+	d.Total = len(list)
+	d.Pages = max(1, (d.Total+silencesPerPage-1)/silencesPerPage)
+	d.Page, _ = strconv.Atoi(q.Get("page"))
+	d.Page = min(max(d.Page, 1), d.Pages)
+	link := func(p int) string {
+		return withQuery(u.url("/silences"), map[string]string{"state": d.State, "filter": d.Filter, "page": strconv.Itoa(p)})
+	}
+	if d.Page > 1 {
+		d.PrevURL = link(d.Page - 1)
+	}
+	if d.Page < d.Pages {
+		d.NextURL = link(d.Page + 1)
+	}
+	list = list[(d.Page-1)*silencesPerPage : min(d.Page*silencesPerPage, d.Total)]
+	counts := u.mutedCounts(now)
+	for _, s := range list {
+		v := u.silenceItem(s, now)
+		v.Alerts = counts[s.ID]
+		d.Silences = append(d.Silences, v)
+	}
+	u.render(w, r, status, "silences", pageData{Title: "Silences", Nav: "silences", Data: d})
+}
+
+// mutedCounts counts, per active silence, the active alerts it mutes now.
+func (u *ui) mutedCounts(now time.Time) map[string]int {
+	counts := map[string]int{}
+	if u.h.opts.Routing == nil {
+		return counts
+	}
+	u.h.opts.Routing.Store().List(func(a *dispatch.Alert) bool {
+		if !a.ResolvedAt(now) {
+			for _, id := range u.h.opts.Silences.Mutes(a.Labels) {
+				counts[id]++
+			}
+		}
+		return true
+	})
+	return counts
+}
+
+type silenceData struct {
+	Silence uiSilence
+	Preview *previewData
+	// Expired says the silence was just expired.
+	Flash string
+}
+
+// silence shows one silence and the alerts it matches.
+func (u *ui) silence(w http.ResponseWriter, r *http.Request) {
+	if u.h.opts.Silences == nil {
+		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+		return
+	}
+	s, err := u.h.opts.Silences.Get(r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, silenceErrorStatus(err), err)
+		return
+	}
+	now := time.Now()
+	d := &silenceData{Silence: u.silenceItem(s, now), Preview: u.preview(s.Matchers, now)}
+	switch r.URL.Query().Get("done") {
+	case "saved":
+		d.Flash = "Silence saved."
+	case "expired":
+		d.Flash = "Silence expired."
+	}
+	u.render(w, r, http.StatusOK, "silence", pageData{Title: "Silence " + s.ID, Nav: "silences", Data: d})
+}
+
+// expireSilence ends a silence now and shows it.
+func (u *ui) expireSilence(w http.ResponseWriter, r *http.Request) {
+	if u.h.opts.Silences == nil {
+		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+		return
+	}
+	id := r.PathValue("id")
+	if err := u.h.opts.Silences.Expire(r.Context(), id); err != nil {
+		u.fail(w, r, silenceErrorStatus(err), err)
+		return
+	}
+	u.h.opts.Logger.Info("Silence expired from the web UI", "id", id)
+	http.Redirect(w, r, u.url("/silences/"+id+"?done=expired"), http.StatusSeeOther)
+}
+
+// previewData lists the alerts that matchers select, as the silence form
+// and the silence page show them.
+type previewData struct {
+	Alerts []uiAlert
+	// Total counts every matching active alert; Alerts holds the first.
+	Total int
+	// Error says why there is no preview.
+	Error string
+}
+
+// previewMax bounds the alerts a preview lists.
+const previewMax = 50
+
+// preview finds the active alerts that all of ms match.
+func (u *ui) preview(ms labels.Matchers, now time.Time) *previewData {
+	p := &previewData{}
+	if u.h.opts.Routing == nil || len(ms) == 0 {
+		return p
+	}
+	disp := u.h.opts.Routing.Dispatcher()
+	f := &alertFilter{matchers: ms, active: true, silenced: true, inhibited: true, unprocessed: true}
+	var views []gettableAlert
+	u.h.opts.Routing.Store().List(func(a *dispatch.Alert) bool {
+		if v, ok := u.h.alertView(a, disp, f, now); ok {
+			views = append(views, v)
+		}
+		return true
+	})
+	p.Total = len(views)
+	sort.Slice(views, func(i, j int) bool { return views[i].StartsAt.After(views[j].StartsAt) })
+	for i, v := range views {
+		if i == previewMax {
+			break
+		}
+		p.Alerts = append(p.Alerts, u.viewItem(v))
+	}
+	return p
+}

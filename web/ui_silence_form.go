@@ -111,11 +111,11 @@ func (u *ui) saveSilence(w http.ResponseWriter, r *http.Request) {
 		f.Preview = u.preview(ms, now)
 	}
 	if pf.Get("action") == "preview" {
+		f.Errors = onlyError(f.Errors, "matchers") // the rest may still be blank
 		status := http.StatusOK
 		if len(f.Errors) > 0 {
 			status = http.StatusBadRequest
 		}
-		f.Errors = onlyError(f.Errors, "matchers") // the rest may still be blank
 		u.renderForm(w, r, status, f)
 		return
 	}

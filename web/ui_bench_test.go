@@ -1,0 +1,72 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/dispatch"
+	"github.com/alerter/alerter/silences"
+)
+
+// BenchmarkAlertsPage renders the alerts page with 10,000 active alerts in
+// 2,000 aggregation groups (100 of them silenced, 1,000 inhibited): the
+// server-side time of one page and its size.
+func BenchmarkAlertsPage(b *testing.B) {
+	sils, err := silences.New(context.Background(), silences.Options{})
+	require.NoError(b, err)
+	d, err := dispatch.NewDispatcher(uiRoutingOpts(b, sils))
+	require.NoError(b, err)
+	b.Cleanup(d.Stop)
+	rt := &testRouting{store: dispatch.NewStore(time.Hour, nil), disp: d}
+	rt.store.SetDispatcher(d)
+	var alerts []*dispatch.Alert
+	for g := range 2000 {
+		for i := range 5 {
+			sev := "warning"
+			if g%10 == 0 && i == 0 {
+				sev = "critical" // inhibits the warnings of its svc
+			}
+			alerts = append(alerts, &dispatch.Alert{
+				Labels: model.LabelSet{
+					"alertname": model.LabelValue(fmt.Sprintf("Alert%04d", g)), "instance": model.LabelValue(fmt.Sprintf("host-%d:9100", i)),
+					"job": "node", "severity": model.LabelValue(sev), "svc": model.LabelValue(fmt.Sprintf("svc-%d", g)),
+				},
+				Annotations: model.LabelSet{
+					"summary":     model.LabelValue(fmt.Sprintf("host-%d is unhappy", i)),
+					"description": "Something has been wrong for a while; see the runbook.",
+					"runbook_url": "https://runbooks.example/alert",
+				},
+				StartsAt: time.Now().Add(-time.Duration(g) * time.Minute),
+			})
+		}
+	}
+	rt.store.Put(alerts)
+	for g := range 100 {
+		ms, err := parseMatcherExpr(fmt.Sprintf(`{alertname="Alert%04d"}`, 1000+g))
+		require.NoError(b, err)
+		_, err = sils.Set(context.Background(), silences.Silence{Matchers: ms, EndsAt: time.Now().Add(time.Hour), CreatedBy: "bench", Comment: "bench"})
+		require.NoError(b, err)
+	}
+	h := New(Options{Rules: fakeRules{}, Gatherer: prometheus.NewRegistry(), Routing: rt, Silences: sils})
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "page-bytes")
+}

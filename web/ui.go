@@ -207,7 +207,7 @@ func labelSetExpr(ls model.LabelSet) string {
 // {a="b", c=~"d.*"}, with or without braces, as Alertmanager's API parses
 // matchers. An empty box is no matcher.
 func parseMatcherExpr(s string) (labels.Matchers, error) {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ").Replace(s))
 	if s == "" || s == "{}" {
 		return nil, nil
 	}
@@ -241,6 +241,7 @@ func fmtDuration(d time.Duration) string {
 	if d < time.Second {
 		return d.Round(time.Millisecond).String()
 	}
+	d = d.Round(time.Second)
 	units := []struct {
 		n string
 		d time.Duration

@@ -39,6 +39,8 @@ type uiAlert struct {
 	GeneratorURL string
 	// Matchers selects this alert, for its Silence link.
 	Matchers string
+	// NoSilence leaves the Silence link out (in a silence's preview).
+	NoSilence bool
 }
 
 // uiInhibitor names the alert that inhibits another.

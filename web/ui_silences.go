@@ -228,7 +228,9 @@ func (u *ui) preview(ms labels.Matchers, now time.Time) *previewData {
 		if i == previewMax {
 			break
 		}
-		p.Alerts = append(p.Alerts, u.viewItem(v))
+		a := u.viewItem(v)
+		a.NoSilence = true
+		p.Alerts = append(p.Alerts, a)
 	}
 	return p
 }

@@ -136,7 +136,7 @@ func TestUIPages(t *testing.T) {
 		{"/?group_by=svc", []string{`<span class="ln">svc</span>`, "by <code>svc</code>"}},
 		{"/?pending=1", []string{"Pending", "HighErrors", "in rules, not yet firing"}},
 		{"/silences", []string{"<title>Silences · alerter</title>", "No active silences", "New silence"}},
-		{"/silences/new?filter=" + url.QueryEscape(`{alertname="Slow"}`), []string{`value="{alertname=&#34;Slow&#34;}"`, "2</strong> active alerts match", `<label for="comment">Comment</label>`}},
+		{"/silences/new?filter=" + url.QueryEscape(`{alertname="Slow"}`), []string{`>{alertname=&#34;Slow&#34;}</textarea>`, "2</strong> active alerts match", `<label for="comment">Comment</label>`}},
 		{"/rules", []string{"HighErrors", "every 1m", "schedule <code>@daily</code>", "boom", "Last 2 evaluations", "not evaluated: read-only datasource"}},
 		{"/routes", []string{"Routing tree", "→ <strong>critical</strong>", "continue", "weekends", "group_by"}},
 		{"/routes?labels=" + url.QueryEscape("alertname=X\nteam=db"), []string{`class="route matched"`, "Receivers: <strong class=\"receiver\">db</strong>"}},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -241,5 +242,19 @@ func TestBrowserUI(t *testing.T) {
 	}
 	b.do(chromedp.Click(chromedp.CSS("ul.receivers button")), chromedp.WaitVisible(chromedp.CSS("section .flash")))
 	require.Contains(t, b.text("section .flash"), "Test notification to critical: sent")
+
+	// Keyboard: the first Tab reaches the skip link, the next the brand
+	// and the navigation.
+	b.open("/", "li.alert")
+	b.do(chromedp.KeyEvent("\t"))
+	require.Equal(t, "Skip to content", b.eval(`document.activeElement.textContent`))
+
+	// Dark mode, for those whose system asks for it.
+	_, err = chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	})
+	require.NoError(t, err)
+	b.open("/?silenced=1&inhibited=1&pending=1", "li.alert")
+	b.shoot("alerts-dark")
 	b.noXSS("the end")
 }

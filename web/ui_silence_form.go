@@ -61,13 +61,8 @@ func (u *ui) newSilence(w http.ResponseWriter, r *http.Request) {
 
 // editSilence serves the form filled with a silence.
 func (u *ui) editSilence(w http.ResponseWriter, r *http.Request) {
-	if u.h.opts.Silences == nil {
-		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
-		return
-	}
-	s, err := u.h.opts.Silences.Get(r.PathValue("id"))
-	if err != nil {
-		u.fail(w, r, silenceErrorStatus(err), err)
+	s, ok := u.pathSilence(w, r)
+	if !ok {
 		return
 	}
 	now := time.Now()

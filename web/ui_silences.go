@@ -159,13 +159,8 @@ type silenceData struct {
 
 // silence shows one silence and the alerts it matches.
 func (u *ui) silence(w http.ResponseWriter, r *http.Request) {
-	if u.h.opts.Silences == nil {
-		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
-		return
-	}
-	s, err := u.h.opts.Silences.Get(r.PathValue("id"))
-	if err != nil {
-		u.fail(w, r, silenceErrorStatus(err), err)
+	s, ok := u.pathSilence(w, r)
+	if !ok {
 		return
 	}
 	now := time.Now()
@@ -233,4 +228,19 @@ func (u *ui) preview(ms labels.Matchers, now time.Time) *previewData {
 		p.Alerts = append(p.Alerts, a)
 	}
 	return p
+}
+
+// pathSilence returns the silence named by the {id} path value, or answers
+// with the error page.
+func (u *ui) pathSilence(w http.ResponseWriter, r *http.Request) (silences.Silence, bool) {
+	if u.h.opts.Silences == nil {
+		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+		return silences.Silence{}, false
+	}
+	s, err := u.h.opts.Silences.Get(r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, silenceErrorStatus(err), err)
+		return silences.Silence{}, false
+	}
+	return s, true
 }

@@ -199,19 +199,32 @@ func (g *Group) stop() {
 
 // build turns a configuration into groups, or fails without side effects.
 func (m *Manager) build(cfg Config) (map[string]*Group, error) {
+	list, err := buildGroups(cfg, m.opts)
+	groups := make(map[string]*Group, len(list))
+	for _, g := range list {
+		groups[g.key] = g
+	}
+	return groups, err
+}
+
+// buildGroups turns a configuration into groups, in file order.
+func buildGroups(cfg Config, opts Options) ([]*Group, error) {
 	sh := &shared{
-		sink:           m.opts.Sink,
-		store:          m.opts.Store,
-		metrics:        m.opts.Metrics,
-		logger:         m.opts.Logger,
+		sink:           opts.Sink,
+		store:          opts.Store,
+		metrics:        opts.Metrics,
+		logger:         opts.Logger,
 		externalLabels: cfg.ExternalLabels,
 		extLabelsMap:   cfg.ExternalLabels.Map(),
 		externalURL:    cfg.ExternalURL,
 		resendDelay:    cfg.ResendDelay,
 		concurrency:    max(cfg.Concurrency, 1),
 	}
-	groups := map[string]*Group{}
-	var errs []error
+	var (
+		groups []*Group
+		seen   = map[string]bool{}
+		errs   []error
+	)
 	for _, f := range cfg.Files {
 		for i := range f.Groups {
 			g, err := buildGroup(f.Path, &f.Groups[i], &cfg, sh)
@@ -219,11 +232,12 @@ func (m *Manager) build(cfg Config) (map[string]*Group, error) {
 				errs = append(errs, err)
 				continue
 			}
-			if _, dup := groups[g.key]; dup {
+			if seen[g.key] {
 				errs = append(errs, fmt.Errorf("%s: group %q is defined twice", f.Path, g.name))
 				continue
 			}
-			groups[g.key] = g
+			seen[g.key] = true
+			groups = append(groups, g)
 		}
 	}
 	return groups, errors.Join(errs...)

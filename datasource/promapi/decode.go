@@ -24,6 +24,8 @@ type response struct {
 	resultType string
 	hasResult  bool
 	vector     promql.Vector
+	// matrix is only decoded by decodeRangeResponse (range.go).
+	matrix promql.Matrix
 }
 
 // decoder turns response bodies into promql.Vectors. It is not safe for
@@ -38,6 +40,8 @@ type decoder struct {
 	// lofs holds the end offset in lbuf of each name and value.
 	lofs []int
 	lb   labels.ScratchBuilder
+	// wantMatrix makes result decode a matrix instead of skipping it.
+	wantMatrix bool
 }
 
 var decoderPool = sync.Pool{New: func() any { return new(decoder) }}
@@ -106,6 +110,8 @@ func (d *decoder) word() (string, error) {
 		return "vector", err
 	case "scalar":
 		return "scalar", err
+	case "matrix":
+		return "matrix", err
 	}
 	return string(b), err
 }
@@ -175,6 +181,11 @@ func (d *decoder) result(r *response) error {
 		}
 		r.vector = promql.Vector{{T: t, F: f, Metric: labels.EmptyLabels()}}
 		return nil
+	case "matrix":
+		if d.wantMatrix {
+			return d.matrix(r)
+		}
+		return d.s.skip(2)
 	default:
 		return d.s.skip(2)
 	}

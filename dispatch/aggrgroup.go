@@ -45,7 +45,7 @@ type aggrGroup struct {
 func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet) *aggrGroup {
 	ag := &aggrGroup{
 		id:     id,
-		key:    id.route.Key + ":" + labels.String(),
+		key:    GroupKey(id.route, labels),
 		labels: labels,
 		route:  id.route,
 		d:      d,

@@ -66,20 +66,7 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 // timeMuted applies the route's mute_time_intervals and
 // active_time_intervals at now.
 func (d *Dispatcher) timeMuted(r *Route, now time.Time) bool {
-	if d.intervals == nil {
-		return false
-	}
-	if len(r.Opts.MuteTimeIntervals) > 0 {
-		if muted, _, err := d.intervals.Mutes(r.Opts.MuteTimeIntervals, now); err == nil && muted {
-			return true
-		}
-	}
-	if len(r.Opts.ActiveTimeIntervals) > 0 {
-		if active, err := d.intervals.ContainsTime(r.Opts.ActiveTimeIntervals, now); err == nil && !active {
-			return true
-		}
-	}
-	return false
+	return TimeMuted(d.intervals, r, now)
 }
 
 // logKey is the notification log key of one integration for one group:

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/alerter/alerter/backtest"
 	"github.com/alerter/alerter/evaluator"
 )
 
@@ -54,6 +55,10 @@ type Options struct {
 	// receiver). It serves POST /api/v1/receivers/{name}/test; nil: not
 	// served.
 	TestReceiver func(ctx context.Context, name string) ([]ReceiverTestResult, error)
+	// Backtest replays the running configuration over a past range (an
+	// error wrapping backtest.ErrInvalid for bad input, ErrBacktestBusy
+	// while one runs). It serves POST /api/v1/backtest; nil: not served.
+	Backtest func(ctx context.Context, req BacktestRequest) (*backtest.Report, error)
 }
 
 // maxRequestBody caps what any endpoint reads from a request.
@@ -91,6 +96,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.TestReceiver != nil {
 		mux.HandleFunc("POST /api/v1/receivers/{name}/test", h.testReceiver)
+	}
+	if opts.Backtest != nil {
+		mux.HandleFunc("POST /api/v1/backtest", h.backtest)
 	}
 	h.registerUI(mux) // the web UI: ui*.go
 	// Profiles, as Prometheus and Alertmanager serve them.

@@ -36,6 +36,8 @@ Usage:
   alerter routes show --config.file=F   print the routing tree, as amtool config routes show
   alerter receivers test --config.file=F NAME
                                         send a test notification to every integration of a receiver
+  alerter backtest --config.file=F --from T [--to T] [--rule NAME] [--step D] [--output table|json]
+                                        what the alerting rules and routing would have done over a past range
   alerter version                       print the version
 `
 
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runRoutes(args, stdout, stderr)
 	case "receivers":
 		return runReceivers(ctx, args, stdout, stderr)
+	case "backtest":
+		return runBacktest(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "alerter, version %s\n", version())
 		return exitOK

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/prometheus/model/labels"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter/config"
@@ -28,6 +27,7 @@ type reloaderOptions struct {
 	manager         *evaluator.Manager
 	routing         *routing
 	sources         *sources
+	backtester      *backtester // nil: POST /api/v1/backtest is not served
 	logger          *slog.Logger
 	registerer      prometheus.Registerer
 }
@@ -99,20 +99,7 @@ func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
 	if err != nil {
 		return err
 	}
-	def, _ := l.cfg.Datasource("")
-	ec := evaluator.Config{
-		Files:              l.files,
-		Datasources:        ds,
-		DefaultInterval:    time.Duration(l.cfg.Global.EvaluationInterval),
-		DefaultQueryOffset: time.Duration(l.cfg.Global.RuleQueryOffset),
-		ResendDelay:        time.Duration(l.cfg.Global.ResendDelay),
-		Concurrency:        l.cfg.Global.EvaluationConcurrency,
-		ExternalLabels:     labels.FromMap(l.cfg.Global.ExternalLabels),
-		ExternalURL:        ext,
-	}
-	if def != nil {
-		ec.DefaultDatasource = def.Name
-	}
+	ec := evaluatorConfig(l, ds, ext)
 	rc, err := r.opts.routing.prepare(l.cfg, ext.String())
 	if err != nil {
 		return err
@@ -122,6 +109,9 @@ func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
 	}
 	// The routing is swapped last: nothing after this can fail.
 	r.opts.routing.commit(l.cfg, rc)
+	if r.opts.backtester != nil {
+		r.opts.backtester.set(l, ds, ext)
+	}
 	r.lastOK.Set(1)
 	r.lastSuccess.SetToCurrentTime()
 	return nil

@@ -150,9 +150,10 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		Logger:  logger.With("component", "evaluator"),
 	})
 	reg.MustRegister(alertsCollector{manager})
+	bt := &backtester{silences: rt.silences}
 	r := newReloader(reloaderOptions{
 		configFile: flags.configFile, externalURLFlag: flags.externalURL, listenAddress: flags.listenAddress,
-		manager: manager, routing: rt, sources: sources, logger: logger, registerer: reg,
+		manager: manager, routing: rt, sources: sources, logger: logger, registerer: reg, backtester: bt,
 	})
 
 	var ready atomic.Bool
@@ -160,7 +161,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		Rules: manager, Reload: r.reload, Ready: ready.Load, Gatherer: reg,
 		ExternalURL: extURL, Version: version(), Logger: logger.With("component", "web"),
 		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
-		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver,
+		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver, Backtest: bt.run,
 	})
 	srv, errc, err := listen(flags, handler, logger)
 	if err != nil {

@@ -5,8 +5,11 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -25,15 +28,13 @@ const maxRangePoints = promapi.MaxRangePoints
 
 // replay evaluates the selected alerting rules at their evaluation times,
 // in time order across rules, and hands what each evaluation sends on to
-// the simulator.
+// the simulator. The rules due at the same time are evaluated in parallel
+// (they do not depend on one another), and what they send is handed on in
+// configuration order, so that the outcome does not depend on scheduling.
 type replay struct {
 	opts Options
 	runs []*ruleRun
 	sim  *simulator
-	// cur is the rule being evaluated: the sink attributes what its group
-	// hands on to it. Groups are evaluated one at a time.
-	cur *ruleRun
-	now time.Time
 }
 
 // ruleRun is one alerting rule being replayed, alone in a group of its own
@@ -57,14 +58,21 @@ type ruleRun struct {
 	chunkErr error
 	chunkEnd time.Time
 
+	// now is the time of the evaluation in progress; sent collects what
+	// it hands on, for the simulator.
+	now  time.Time
+	sent []*dispatch.Alert
+
 	evals, failed, rangeQueries, instantQueries int
 	firstErr                                    string
-	alerts                                      map[string]*alertTrack
+	alerts                                      map[uint64][]*alertTrack // by the labels' hash
 }
 
-// alertTrack is one label set of a rule: the intervals it fired in.
+// alertTrack is one label set of a rule: the intervals it fired in, and
+// the labels converted once for the alert store (which never changes them).
 type alertTrack struct {
 	labels    labels.Labels
+	lset      model.LabelSet
 	intervals []Interval
 	open      bool
 }
@@ -73,9 +81,6 @@ type alertTrack struct {
 // its evaluation times.
 func newReplay(opts Options, sim *simulator) (*replay, error) {
 	rp := &replay{opts: opts, sim: sim}
-	file := &rules.File{Path: "backtest"}
-	cfg := opts.Rules
-	cfg.Files, cfg.Datasources, cfg.Concurrency = []*rules.File{file}, map[string]evaluator.Datasource{}, 1
 	total := 0
 	for _, f := range opts.Rules.Files {
 		for _, rg := range f.Groups {
@@ -91,8 +96,9 @@ func newReplay(opts Options, sim *simulator) (*replay, error) {
 				if total > opts.MaxEvaluations {
 					return nil, fmt.Errorf("%w: more than %d rule evaluations; use a longer step, a shorter range or --rule", ErrInvalid, opts.MaxEvaluations)
 				}
-				cfg.Datasources[g.Datasource] = evaluator.Datasource{Name: g.Datasource, Querier: ruleQuerier{run}}
-				file.Groups = append(file.Groups, g)
+				if err := run.build(opts, g); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -102,21 +108,29 @@ func newReplay(opts Options, sim *simulator) (*replay, error) {
 		}
 		return nil, fmt.Errorf("%w: the configuration has no alerting rules", ErrInvalid)
 	}
-	groups, err := evaluator.NewGroups(cfg, evaluator.Options{Sink: evaluator.SinkFunc(rp.send), Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	for i, g := range groups {
-		rp.runs[i].g = g
-	}
 	return rp, nil
+}
+
+// build makes the rule's one-rule group g, as the evaluator builds groups,
+// querying through the rule's querier and handing on to its sink.
+func (run *ruleRun) build(opts Options, g rules.RuleGroup) error {
+	cfg := opts.Rules
+	cfg.Files = []*rules.File{{Path: run.file, Groups: []rules.RuleGroup{g}}}
+	cfg.Datasources = map[string]evaluator.Datasource{g.Datasource: {Name: g.Datasource, Querier: ruleQuerier{run}}}
+	cfg.Concurrency = 1
+	groups, err := evaluator.NewGroups(cfg, evaluator.Options{Sink: evaluator.SinkFunc(run.send), Logger: opts.Logger})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	run.g = groups[0]
+	return nil
 }
 
 // newRun returns the run of rule r of group rg in file, and the one-rule
 // group to evaluate it in.
 func (rp *replay) newRun(file string, rg rules.RuleGroup, r rules.Rule) (*ruleRun, rules.RuleGroup, error) {
 	opts := rp.opts
-	run := &ruleRun{idx: len(rp.runs), file: file, group: rg.Name, rule: r, alerts: map[string]*alertTrack{}}
+	run := &ruleRun{idx: len(rp.runs), file: file, group: rg.Name, rule: r, alerts: map[uint64][]*alertTrack{}}
 	dsName := rg.Datasource
 	if dsName == "" {
 		dsName = opts.Rules.DefaultDatasource
@@ -198,9 +212,8 @@ func (run *ruleRun) evaluations(opts Options) int {
 	return n
 }
 
-// run evaluates every rule at each of its times, in time order (rules due
-// at the same time in configuration order), advancing the simulator up to
-// each time first.
+// run evaluates every rule at each of its times, in time order, advancing
+// the simulator up to each time first.
 func (rp *replay) run(ctx context.Context) error {
 	q := &runQueue{}
 	for _, run := range rp.runs {
@@ -208,31 +221,61 @@ func (rp *replay) run(ctx context.Context) error {
 			heap.Push(q, run)
 		}
 	}
+	var due []*ruleRun
 	for q.Len() > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		run := (*q)[0]
-		t := run.next
+		// Every rule due at t, in configuration order.
+		t := (*q)[0].next
+		due = due[:0]
+		for q.Len() > 0 && (*q)[0].next.Equal(t) {
+			due = append(due, heap.Pop(q).(*ruleRun))
+		}
 		rp.sim.advance(t, false)
-		if run.needsChunk() {
+		if slices.ContainsFunc(due, (*ruleRun).needsChunk) {
 			if err := rp.fetch(ctx); err != nil {
 				return err
 			}
 		}
-		rp.cur, rp.now = run, t
-		run.evals++
-		run.g.Eval(ctx, t)
-		rp.cur = nil
-		if run.next = run.after(t); run.next.After(rp.opts.To) {
-			run.next = time.Time{}
-			run.table = nil
-			heap.Pop(q)
-		} else {
-			heap.Fix(q, 0)
+		rp.evaluate(ctx, due, t)
+		for _, run := range due {
+			rp.sim.receive(t, run.sent)
+			run.sent = nil
+			if run.next = run.after(t); run.next.After(rp.opts.To) {
+				run.next, run.table = time.Time{}, nil
+				continue
+			}
+			heap.Push(q, run)
 		}
 	}
 	return ctx.Err()
+}
+
+// evaluate evaluates the rules due at t, on up to GOMAXPROCS goroutines.
+func (rp *replay) evaluate(ctx context.Context, due []*ruleRun, t time.Time) {
+	eval := func(run *ruleRun) {
+		run.now = t
+		run.evals++
+		run.g.Eval(ctx, t)
+	}
+	workers := min(len(due), runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for _, run := range due {
+			eval(run)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
+				eval(due[i])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // fetch runs the range query of the next chunk of every rule that has
@@ -313,37 +356,27 @@ func (run *ruleRun) fail(err error) {
 	}
 }
 
-// send receives what the evaluated group hands on: it notes the firing
-// intervals of the current rule and routes the alerts.
-func (rp *replay) send(_ context.Context, alerts []evaluator.PostableAlert) {
-	run, now := rp.cur, rp.now
-	if run == nil {
-		return
-	}
-	out := make([]*dispatch.Alert, len(alerts))
-	for i, a := range alerts {
-		run.track(a, now)
-		out[i] = &dispatch.Alert{
-			Labels: labelSet(a.Labels), Annotations: labelSet(a.Annotations),
+// send receives what the rule's group hands on at run.now: it notes the
+// firing intervals and keeps the alerts for the simulator.
+func (run *ruleRun) send(_ context.Context, alerts []evaluator.PostableAlert) {
+	for _, a := range alerts {
+		t := run.track(a)
+		run.sent = append(run.sent, &dispatch.Alert{
+			Labels: t.lset, Annotations: labelSet(a.Annotations),
 			StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
-		}
+		})
 	}
-	rp.sim.receive(now, out)
 }
 
-// track notes a firing alert's start and a resolved alert's end.
-func (run *ruleRun) track(a evaluator.PostableAlert, now time.Time) {
-	key := a.Labels.String()
-	t := run.alerts[key]
-	if t == nil {
-		t = &alertTrack{labels: a.Labels}
-		run.alerts[key] = t
-	}
-	firing := a.EndsAt.After(now)
+// track notes a firing alert's start and a resolved alert's end, and
+// returns the alert's track.
+func (run *ruleRun) track(a evaluator.PostableAlert) *alertTrack {
+	t := run.trackOf(a.Labels)
+	firing := a.EndsAt.After(run.now)
 	switch {
 	case firing && (!t.open || !t.intervals[len(t.intervals)-1].Start.Equal(a.StartsAt)):
 		if t.open { // cannot happen: a new start comes after a resolve
-			t.intervals[len(t.intervals)-1].End = now
+			t.intervals[len(t.intervals)-1].End = run.now
 		}
 		t.intervals = append(t.intervals, Interval{Start: a.StartsAt})
 		t.open = true
@@ -351,6 +384,20 @@ func (run *ruleRun) track(a evaluator.PostableAlert, now time.Time) {
 		t.intervals[len(t.intervals)-1].End = a.EndsAt
 		t.open = false
 	}
+	return t
+}
+
+// trackOf returns the track of the label set lbls, making it if new.
+func (run *ruleRun) trackOf(lbls labels.Labels) *alertTrack {
+	h := lbls.Hash()
+	for _, t := range run.alerts[h] {
+		if labels.Equal(t.labels, lbls) {
+			return t
+		}
+	}
+	t := &alertTrack{labels: lbls, lset: labelSet(lbls)}
+	run.alerts[h] = append(run.alerts[h], t)
+	return t
 }
 
 // labelSet converts labels as cmd/alerter's routing does for the

@@ -171,9 +171,11 @@ func (rp *replay) report(rep *Report) {
 				rr.Error = st.Rules[0].LastError
 			}
 		}
-		for _, t := range run.alerts {
-			if len(t.intervals) > 0 {
-				rr.Alerts = append(rr.Alerts, AlertReport{Labels: t.labels, Firing: t.intervals})
+		for _, ts := range run.alerts {
+			for _, t := range ts {
+				if len(t.intervals) > 0 {
+					rr.Alerts = append(rr.Alerts, AlertReport{Labels: t.labels, Firing: t.intervals})
+				}
 			}
 		}
 		slices.SortFunc(rr.Alerts, func(a, b AlertReport) int { return labels.Compare(a.Labels, b.Labels) })

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,9 +134,16 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return exitOK
 }
 
+// storageFile is the database under --storage.path (storage.Open's).
+const storageFile = "alerter.db"
+
 // storedSilences reads every silence of the storage folder at path. The
 // folder is locked by a running alerter: then its API serves the backtest.
 func storedSilences(ctx context.Context, path string) ([]silences.Silence, error) {
+	// Opening would make a new, empty storage where there is none.
+	if _, err := os.Stat(filepath.Join(path, storageFile)); err != nil {
+		return nil, fmt.Errorf("--storage.path %s: no alerter storage there: %w", path, err)
+	}
 	db, err := storage.Open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("%w (while alerter runs, use its POST /api/v1/backtest, which applies its silences)", err)

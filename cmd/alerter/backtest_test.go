@@ -14,9 +14,12 @@ import (
 	"testing"
 	"time"
 
+	amlabels "github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/stretchr/testify/require"
 
 	"github.com/alerter/alerter/internal/testutil"
+	"github.com/alerter/alerter/silences"
+	"github.com/alerter/alerter/storage"
 )
 
 // backfillBase is where the backfilled history starts.
@@ -180,6 +183,47 @@ Receiver team: 2 notifications
   2024-03-04T03:30:30Z  webhook/0    1       0         0      first notification   {}:{alertname="XIsOne"}
   2024-03-04T03:50:30Z  webhook/0    0       1         0      all alerts resolved  {}:{alertname="XIsOne"}
 `)
+
+	t.Run("storage", func(t *testing.T) {
+		// A recorded silence over [3h30m, 3h40m) mutes the flushes of
+		// 3h30m30s and 3h35m30s; the first notification goes at 3h40m30s.
+		// Its matchers also match the current run, where it is expired.
+		dir := t.TempDir()
+		db, err := storage.Open(context.Background(), dir)
+		require.NoError(t, err)
+		ms, err := amlabels.ParseMatchers(`alertname="XIsOne"`)
+		require.NoError(t, err)
+		require.NoError(t, db.Silences().SaveSilences(context.Background(), []silences.Silence{{
+			ID: "old", Matchers: ms, StartsAt: backfillBase.Add(3*time.Hour + 30*time.Minute),
+			EndsAt: backfillBase.Add(3*time.Hour + 40*time.Minute), UpdatedAt: backfillBase, CreatedBy: "test",
+		}}, nil))
+		require.NoError(t, db.Close())
+
+		code, stdout, stderr := runCLI(t, "backtest", "--config.file="+cfg, "--from", from, "--to", to, "--output=json",
+			"--storage.path="+dir, "--silences=recorded")
+		require.Equal(t, exitOK, code, stderr)
+		var rep backtestJSON
+		require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+		team := rep.Receivers[0]
+		require.Len(t, team.Notifications, 2)
+		require.Equal(t, backfillBase.Add(3*time.Hour+40*time.Minute+30*time.Second), team.Notifications[0].Time.UTC())
+		require.Equal(t, "first notification", team.Notifications[0].Reason)
+		require.Len(t, team.Suppressed, 1)
+		require.Equal(t, 2, team.Suppressed[0].Flushes)
+
+		// current: the silence is not active now, so nothing is muted.
+		code, stdout, stderr = runCLI(t, "backtest", "--config.file="+cfg, "--from", from, "--to", to, "--output=json", "--storage.path="+dir)
+		require.Equal(t, exitOK, code, stderr)
+		rep = backtestJSON{}
+		require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+		requireHandCalculation(t, rep, true)
+
+		code, _, stderr = runCLI(t, "backtest", "--config.file="+cfg, "--from", from, "--storage.path="+filepath.Join(dir, "typo"))
+		require.Equal(t, exitProblems, code)
+		require.Contains(t, stderr, "no alerter storage there")
+		_, err = os.Stat(filepath.Join(dir, "typo"))
+		require.True(t, os.IsNotExist(err), "no storage is made")
+	})
 
 	t.Run("api", func(t *testing.T) {
 		base := startServer(t, cfg)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,7 +144,9 @@ func (rp *replay) newRun(file string, rg rules.RuleGroup, r rules.Rule) (*ruleRu
 		run.offset = *rg.QueryOffset
 	}
 	g := rg
-	g.Name, g.Datasource, g.Rules = "rule "+strconv.Itoa(run.idx), "rule "+strconv.Itoa(run.idx), []rules.Rule{r}
+	// The group keeps its name (for the evaluator's log lines); its
+	// datasource is the rule's querier, under the datasource's name.
+	g.Datasource, g.Rules = dsName, []rules.Rule{r}
 	switch {
 	case opts.Step > 0:
 		run.step, g.Interval, g.Schedule = opts.Step, opts.Step, ""

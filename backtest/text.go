@@ -80,7 +80,9 @@ func writeReceiver(w *bufio.Writer, r *ReceiverReport) {
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\t%s\n", ts(n.Time), n.Integration, n.Firing, n.Resolved, n.Muted, n.Reason, n.GroupKey)
 		}
 	}
+	_ = tw.Flush()
 	if len(r.Suppressed) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  SUPPRESSED FROM\tUNTIL\tFLUSHES\tALERTS\tREASON\tGROUP")
 		for _, s := range r.Suppressed {
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\n", ts(s.From), ts(s.Until), s.Flushes, s.Alerts, s.Reason, s.GroupKey)

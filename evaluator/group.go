@@ -155,7 +155,10 @@ func (g *Group) run(ctx context.Context) {
 // are due and persists the alert states that changed. Runs of alerting rules
 // are evaluated concurrently (they do not depend on one another); a
 // recording rule waits for the rules before it and is waited for by those
-// after it, so that Prometheus' in-order semantics hold.
+// after it, so that Prometheus' in-order semantics hold. With a concurrency
+// of 1 every rule is evaluated in the calling goroutine, in order: no
+// goroutine is started, and none has to grow a stack deep enough for the
+// query engine, which is most of the cost of a cheap query.
 func (g *Group) Eval(ctx context.Context, ts time.Time) {
 	start := time.Now()
 	env := &evalEnv{
@@ -168,10 +171,14 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 		logger:         g.sh.logger,
 	}
 	var wg sync.WaitGroup
+	sequential := cap(g.sem) == 1
 	for i, r := range g.rules {
-		if _, isRecording := r.(*RecordingRule); isRecording {
+		if ctx.Err() != nil {
+			break
+		}
+		if _, isRecording := r.(*RecordingRule); isRecording || sequential {
 			wg.Wait()
-			if g.ds.Appender == nil {
+			if isRecording && g.ds.Appender == nil {
 				continue
 			}
 			g.evalRule(ctx, i, r, ts, env)

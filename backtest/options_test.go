@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/prometheus/promql"
 	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/silences"
 )
 
 const ruleA = "groups: [{name: g, rules: [{alert: A, expr: a, for: 5m}]}]"
@@ -218,4 +220,26 @@ func TestStepTable(t *testing.T) {
 	var none *stepTable
 	_, ok := none.at(at(0))
 	require.False(t, ok)
+}
+
+// WriteJSON streams what json.Marshal writes.
+func TestWriteJSON(t *testing.T) {
+	src := &fakeSource{series: map[string][]fakeSeries{"a": {inst("a", "x", win(10*m, 30*m)), inst("a", "y", win(12*m, 50*m))}}}
+	opts := testOptions(t, ruleA, routingYAML, src, 0, 60*m)
+	opts.Silences = []silences.Silence{{ID: "s1", Matchers: mustMatchers(t, `alertname="A"`), StartsAt: at(0), EndsAt: at(16 * m)}}
+	rep, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.Receivers[0].Suppressed)
+	want, err := json.Marshal(rep)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJSON(&buf, rep))
+	require.JSONEq(t, string(want), buf.String())
+
+	rep.Step, rep.Receivers = 0, []ReceiverReport{}
+	want, err = json.Marshal(rep)
+	require.NoError(t, err)
+	buf.Reset()
+	require.NoError(t, WriteJSON(&buf, rep))
+	require.JSONEq(t, string(want), buf.String())
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -101,5 +102,12 @@ func (h *handler) backtest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.opts.Logger.Info("Backtest run", "from", req.From, "to", req.To, "rules", len(rep.Rules), "evaluations", rep.Evaluations)
-	writeJSON(w, http.StatusOK, apiResponse{Status: "success", Data: rep})
+	// Streamed: a report may hold tens of thousands of notifications.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, `{"status":"success","data":`)
+	if err := backtest.WriteJSON(w, rep); err != nil {
+		return // the client went away
+	}
+	_, _ = io.WriteString(w, "}\n")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -121,9 +120,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitProblems
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
+		err = backtest.WriteJSON(stdout, rep)
 	} else {
 		err = backtest.WriteText(stdout, rep)
 	}

@@ -91,7 +91,11 @@ func RunFile(ctx context.Context, path string, opts Options) *FileResult {
 		res.Err = err
 		return res
 	}
-	s := &suite{evalInterval: time.Duration(tf.EvaluationInterval), fuzzy: tf.FuzzyCompare, parser: parser.NewParser(parser.Options{})}
+	p := parser.NewParser(parser.Options{})
+	s := &suite{
+		evalInterval: time.Duration(tf.EvaluationInterval), fuzzy: tf.FuzzyCompare,
+		parser: p, queryParser: newCachingParser(p),
+	}
 	files, warnings, err := resolveRuleFiles(filepath.Dir(path), tf.RuleFiles)
 	res.Warnings = warnings
 	if err != nil {

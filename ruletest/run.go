@@ -31,6 +31,8 @@ type suite struct {
 	// as promtool loads the rule files for each test.
 	ruleErrs []error
 	parser   parser.Parser
+	// queryParser parses the queries of every test of the file.
+	queryParser *cachingParser
 }
 
 // runTest runs one test and returns its failures, each a message in
@@ -43,7 +45,7 @@ func (s *suite) runTest(ctx context.Context, tg *testGroup) []string {
 	if len(s.ruleErrs) > 0 {
 		return errorStrings(s.ruleErrs)
 	}
-	st, err := openStore(s.evalInterval)
+	st, err := openStore(s.evalInterval, s.queryParser)
 	if err != nil {
 		return []string{err.Error()}
 	}

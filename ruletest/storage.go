@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 )
@@ -33,9 +34,10 @@ type store struct {
 // openStore opens an empty TSDB in a temporary folder, with the options of
 // Prometheus' test storage (a 24h head, so that a test's samples never have
 // to be compacted away, no retention), and a PromQL engine whose subqueries
-// without a step use subqueryStep, as promtool sets its evaluation_interval.
+// without a step use subqueryStep, as promtool sets its evaluation_interval,
+// and that parses queries with p.
 // The write-ahead log is off: nothing outlives the test.
-func openStore(subqueryStep time.Duration) (*store, error) {
+func openStore(subqueryStep time.Duration, p parser.Parser) (*store, error) {
 	dir, err := os.MkdirTemp("", "alerter-test-rules-")
 	if err != nil {
 		return nil, fmt.Errorf("test storage: %w", err)
@@ -59,6 +61,7 @@ func openStore(subqueryStep time.Duration) (*store, error) {
 		NoStepSubqueryIntervalFn: func(int64) int64 { return step },
 		EnableAtModifier:         true,
 		EnableNegativeOffset:     true,
+		Parser:                   p,
 	})
 	return &store{dir: dir, db: db, engine: engine}, nil
 }

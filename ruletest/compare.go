@@ -271,7 +271,7 @@ func diffSamples(exp, got []sample, fuzzy bool, indent string) string {
 		if c := labels.Compare(a.s.Labels, b.s.Labels); c != 0 {
 			return c
 		}
-		return strings.Compare(a.sign, b.sign) // - before +
+		return strings.Compare(b.sign, a.sign) // "- " before "+ "
 	})
 	var b strings.Builder
 	for _, l := range lines {

@@ -23,6 +23,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -37,6 +38,9 @@ type Options struct {
 	// as promtool's --run); nil runs every test. Unnamed tests have the
 	// empty name here.
 	Run *regexp.Regexp
+	// Parallel is how many files RunFiles runs at once; 0 means GOMAXPROCS.
+	// The tests of one file run one after the other.
+	Parallel int
 }
 
 // FileResult is the outcome of one test file.
@@ -128,6 +132,33 @@ func RunFile(ctx context.Context, path string, opts Options) *FileResult {
 		res.Tests = append(res.Tests, TestResult{Name: name, Duration: time.Since(start), Failures: failures})
 	}
 	return res
+}
+
+// RunFiles runs the test files at paths, several at once, and hands each
+// result to emit in the order of paths as soon as it and those before it
+// are done. emit is called from one goroutine at a time.
+func RunFiles(ctx context.Context, paths []string, opts Options, emit func(*FileResult)) {
+	n := opts.Parallel
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	done := make([]chan *FileResult, len(paths))
+	for i := range done {
+		done[i] = make(chan *FileResult, 1)
+	}
+	sem := make(chan struct{}, n)
+	go func() {
+		for i, p := range paths {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				done[i] <- RunFile(ctx, p, opts)
+			}()
+		}
+	}()
+	for _, c := range done {
+		emit(<-c)
+	}
 }
 
 // loadRuleFiles parses the rule files, returning every problem found.

@@ -229,18 +229,10 @@ func (r *testRun) checkAlerts(t model.Duration) {
 		if equalAlerts(exp, got[at.Alertname]) {
 			continue
 		}
-		r.fail("%s    alertname: %s, time: %s,\n        exp %s, got %d (- expected, + got):\n%s",
-			r.nameLine(), at.Alertname, at.EvalTime, count(len(exp), "firing alert"), len(got[at.Alertname]),
+		r.fail("    alertname: %s, time: %s,\n        exp %s, got %d (- expected, + got):\n%s",
+			at.Alertname, at.EvalTime, count(len(exp), "firing alert"), len(got[at.Alertname]),
 			diffAlerts(exp, got[at.Alertname], "        "))
 	}
-}
-
-// nameLine is the line naming the test in a failure, if it has a name.
-func (r *testRun) nameLine() string {
-	if r.tg.Name == "" {
-		return ""
-	}
-	return fmt.Sprintf("    name: %s,\n", r.tg.Name)
 }
 
 // checkExpressions runs the promql_expr_test queries over the data loaded

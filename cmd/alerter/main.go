@@ -31,6 +31,8 @@ Usage:
   alerter [run] [flags]                 run the server (see alerter run --help)
   alerter check config FILE             check a configuration and every rule file it names
   alerter check rules FILE...           check rule files
+  alerter test rules [--run REGEX] [--junit FILE] FILE...
+                                        run promtool rule unit tests
   alerter routes test --config.file=F [--verify.receivers=a,b] [--tree] label=value...
                                         the receivers an alert goes to, as amtool config routes test
   alerter routes show --config.file=F   print the routing tree, as amtool config routes show
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServer(ctx, args, stdout, stderr)
 	case "check":
 		return runCheck(args, stdout, stderr)
+	case "test":
+		return runTest(ctx, args, stdout, stderr)
 	case "routes":
 		return runRoutes(args, stdout, stderr)
 	case "receivers":

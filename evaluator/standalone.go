@@ -31,3 +31,27 @@ func (g *Group) Name() string { return g.name }
 // Status returns a read-only view of the group and its rules: their health,
 // last error and alerts (resolved ones included, with their state).
 func (g *Group) Status() GroupStatus { return g.status() }
+
+// LastErrors returns the error of the last evaluation of each rule of the
+// group, in rule order: "" for a rule that succeeded (or was not
+// evaluated). It is Status without the alerts and histories, cheap enough
+// to call after every evaluation.
+func (g *Group) LastErrors() []string {
+	out := make([]string, len(g.rules))
+	for i, r := range g.rules {
+		st := r.statusRef()
+		st.mu.Lock()
+		out[i] = st.lastErr
+		st.mu.Unlock()
+	}
+	return out
+}
+
+// RuleNames returns the names of the group's rules, in order.
+func (g *Group) RuleNames() []string {
+	out := make([]string, len(g.rules))
+	for i, r := range g.rules {
+		out[i] = r.Name()
+	}
+	return out
+}

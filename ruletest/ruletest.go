@@ -41,6 +41,9 @@ type Options struct {
 	// Parallel is how many files RunFiles runs at once; 0 means GOMAXPROCS.
 	// The tests of one file run one after the other.
 	Parallel int
+	// noStepCache makes every rule query an instant query (see
+	// stepQuerier), for tests that compare both ways.
+	noStepCache bool
 }
 
 // FileResult is the outcome of one test file.
@@ -98,7 +101,7 @@ func RunFile(ctx context.Context, path string, opts Options) *FileResult {
 	p := parser.NewParser(parser.Options{})
 	s := &suite{
 		evalInterval: time.Duration(tf.EvaluationInterval), fuzzy: tf.FuzzyCompare,
-		parser: p, queryParser: newCachingParser(p),
+		parser: p, queryParser: newCachingParser(p), noStepCache: opts.noStepCache,
 	}
 	files, warnings, err := resolveRuleFiles(filepath.Dir(path), tf.RuleFiles)
 	res.Warnings = warnings

@@ -33,6 +33,7 @@ type suite struct {
 	parser   parser.Parser
 	// queryParser parses the queries of every test of the file.
 	queryParser *cachingParser
+	noStepCache bool
 }
 
 // runTest runs one test and returns its failures, each a message in
@@ -50,20 +51,26 @@ func (s *suite) runTest(ctx context.Context, tg *testGroup) []string {
 		return []string{err.Error()}
 	}
 	defer st.Close()
-	groups, err := s.groups(st, tg)
-	if err != nil {
-		return []string{err.Error()}
-	}
 	alertTests, err := indexAlertTests(tg)
 	if err != nil {
 		return []string{err.Error()}
 	}
-	r := &testRun{suite: s, tg: tg, store: st, groups: groups, alertTests: alertTests}
+	r := &testRun{suite: s, tg: tg, store: st, alertTests: alertTests}
 	r.start = time.Unix(0, 0).UTC()
 	if !tg.StartTimestamp.IsZero() {
 		r.start = tg.StartTimestamp.Time
 	}
-	r.loader = embedded.NewTestLoader(series, r.start, time.Duration(tg.Interval))
+	r.end = r.start.Add(r.maxEvalTime())
+	interval := time.Duration(tg.Interval)
+	r.loader = embedded.NewTestLoader(series, r.start, interval)
+	full := s.fullStore(ctx, series, r.start, r.end, interval)
+	if full != nil {
+		defer full.Close()
+	}
+	r.querier = newStepQuerier(st, full, s.queryParser, s.evalInterval, r.end, s.ruleFiles)
+	if r.groups, err = s.groups(r.querier, st, tg); err != nil {
+		return []string{err.Error()}
+	}
 	if !r.evaluate(ctx) {
 		return r.failures
 	}
@@ -71,11 +78,34 @@ func (s *suite) runTest(ctx context.Context, tg *testGroup) []string {
 	return r.failures
 }
 
+// minCachedSteps is the number of evaluation steps from which a test
+// answers rule queries from range queries (see stepQuerier): below, a
+// second store costs more than it saves.
+const minCachedSteps = 30
+
+// fullStore returns a store holding every input value up to end, for the
+// stepQuerier, or nil when the test is too short to gain from it or the
+// store cannot be had.
+func (s *suite) fullStore(ctx context.Context, series []embedded.Series, start, end time.Time, interval time.Duration) *store {
+	if s.noStepCache || end.Sub(start)/s.evalInterval+1 < minCachedSteps || s.evalInterval%time.Millisecond != 0 {
+		return nil
+	}
+	full, err := openStore(s.evalInterval, s.queryParser)
+	if err != nil {
+		return nil
+	}
+	if err := full.load(ctx, embedded.NewTestLoader(series, start, interval).Till(end)); err != nil {
+		full.Close()
+		return nil
+	}
+	return full
+}
+
 // groups builds the rule groups for one test, in evaluation order: by
 // their rank in group_eval_order (groups not named there rank with the
 // first), then in file order.
-func (s *suite) groups(st *store, tg *testGroup) ([]*evaluator.Group, error) {
-	ds := evaluator.Datasource{Name: datasourceName, Querier: st, Appender: st}
+func (s *suite) groups(q evaluator.Querier, st *store, tg *testGroup) ([]*evaluator.Group, error) {
+	ds := evaluator.Datasource{Name: datasourceName, Querier: q, Appender: st}
 	cfg := evaluator.Config{
 		Files:             s.ruleFiles,
 		Datasources:       map[string]evaluator.Datasource{datasourceName: ds},
@@ -131,8 +161,9 @@ type testRun struct {
 	store      *store
 	groups     []*evaluator.Group
 	alertTests map[model.Duration][]alertTestCase
-	start      time.Time
+	start, end time.Time
 	loader     *embedded.TestLoader
+	querier    *stepQuerier
 	failures   []string
 }
 
@@ -148,11 +179,11 @@ func (r *testRun) fail(format string, args ...any) {
 // stops at that step, as in promtool.
 func (r *testRun) evaluate(ctx context.Context) bool {
 	times := slices.Sorted(maps.Keys(r.alertTests))
-	end := r.start.Add(r.maxEvalTime())
 	next := 0
-	for ts := r.start; !ts.After(end); ts = ts.Add(r.evalInterval) {
+	for ts := r.start; !ts.After(r.end); ts = ts.Add(r.evalInterval) {
 		if err := r.store.load(ctx, r.loader.Till(ts)); err != nil {
 			r.fail("%s", err)
+			r.querier.disable() // the store now lacks input the cache has
 		} else if !r.evalGroups(ctx, ts) {
 			return false
 		}
@@ -170,9 +201,9 @@ func (r *testRun) evalGroups(ctx context.Context, ts time.Time) bool {
 	ok := true
 	for _, g := range r.groups {
 		g.Eval(ctx, ts)
-		for _, rs := range g.Status().Rules {
-			if rs.LastError != "" {
-				r.fail("    rule: %s, time: %s, err: %s", rs.Name, model.Duration(ts.Sub(r.start)), rs.LastError)
+		for i, msg := range g.LastErrors() {
+			if msg != "" {
+				r.fail("    rule: %s, time: %s, err: %s", g.RuleNames()[i], model.Duration(ts.Sub(r.start)), msg)
 				ok = false
 			}
 		}

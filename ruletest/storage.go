@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 )
 
 // Engine limits of promtool's test engine (promqltest's lazy loader):
@@ -32,11 +33,10 @@ type store struct {
 }
 
 // openStore opens an empty TSDB in a temporary folder, with the options of
-// Prometheus' test storage (a 24h head, so that a test's samples never have
-// to be compacted away, no retention), and a PromQL engine whose subqueries
-// without a step use subqueryStep, as promtool sets its evaluation_interval,
-// and that parses queries with p.
-// The write-ahead log is off: nothing outlives the test.
+// Prometheus' test storage (a 24h head chunk range, no retention), and a
+// PromQL engine that parses queries with p and gives subqueries without a
+// step subqueryStep, as promtool gives them its evaluation_interval. The
+// write-ahead log is off: nothing outlives the test.
 func openStore(subqueryStep time.Duration, p parser.Parser) (*store, error) {
 	dir, err := os.MkdirTemp("", "alerter-test-rules-")
 	if err != nil {
@@ -48,11 +48,19 @@ func openStore(subqueryStep time.Duration, p parser.Parser) (*store, error) {
 	opts.RetentionDuration = 0
 	opts.OutOfOrderTimeWindow = 0
 	opts.WALSegmentSize = -1
+	// A test has few series: fewer lock stripes and a small chunk write
+	// buffer make the head cheaper to create (the defaults are for
+	// millions of series).
+	opts.StripeSize = 64
+	opts.HeadChunksWriteBufferSize = chunks.MinWriteBufferSize
 	logger := slog.New(slog.DiscardHandler)
 	db, err := tsdb.Open(dir, logger, nil, opts, nil)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("test storage: %w", err), os.RemoveAll(dir))
 	}
+	// Writing blocks to disk would only cost time: everything stays in
+	// the head, where it is as queryable.
+	db.DisableCompactions()
 	step := subqueryStep.Milliseconds()
 	engine := promql.NewEngine(promql.EngineOpts{
 		Logger:                   logger,

@@ -3,9 +3,7 @@ package ruletest
 import (
 	"context"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,22 +25,24 @@ func TestCorpusVerdicts(t *testing.T) {
 		path, want string
 		res        *FileResult
 	}
-	out := make([]outcome, len(rows))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, row := range rows {
+	var (
+		out   []outcome
+		paths []string
+	)
+	for _, row := range rows {
 		if len(row) != 2 || (row[1] != "pass" && row[1] != "fail") {
 			t.Fatalf("test-files.txt: bad row %q", row)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i] = outcome{path: row[0], want: row[1], res: RunFile(context.Background(), filepath.Join(dir, row[0]), Options{})}
-		}()
+		out = append(out, outcome{path: row[0], want: row[1]})
+		paths = append(paths, filepath.Join(dir, row[0]))
 	}
-	wg.Wait()
+	// As many files at once as there are CPUs; the tests of a file run in
+	// order.
+	i := 0
+	RunFiles(context.Background(), paths, Options{}, func(r *FileResult) {
+		out[i].res = r
+		i++
+	})
 	agree := 0
 	for _, o := range out {
 		got := "pass"

@@ -13,10 +13,18 @@
 // ignore order; sample values must be equal, or one unit in the last place
 // apart with fuzzy_compare.
 //
+// Rules are queried at every step, so a long test makes tens of thousands
+// of queries; where that cannot change a result they are answered from
+// range queries (see stepQuerier), which makes long tests many times
+// faster than in promtool.
+//
 // Where alerter differs from promtool, on purpose: groups not named in
 // group_eval_order run in file order (promtool's order among them is
-// random), a rule file named twice is loaded once, and failures show a
-// diff of expected and actual alerts instead of the two lists.
+// random), a rule file named twice is loaded once, the template functions
+// externalURL and pathPrefix work as in the Prometheus server (promtool
+// fails on them with a nil pointer error), rule errors give their time
+// from the test's start (promtool: from the Unix epoch), and failures show
+// a diff of expected and actual alerts instead of the two lists.
 package ruletest
 
 import (

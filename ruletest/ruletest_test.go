@@ -149,3 +149,11 @@ func TestJUnit(t *testing.T) {
 	require.Empty(t, doc.Suites[0].Cases[0].Failures)
 	require.Equal(t, "file does not exist", doc.Suites[2].Cases[0].Error.Message)
 }
+
+func TestInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := RunFile(ctx, filepath.Join("testdata", "pass.test.yml"), Options{})
+	require.True(t, r.Failed())
+	require.Contains(t, r.Tests[0].Failures[0], "interrupted at time 0s: context canceled")
+}

@@ -181,6 +181,10 @@ func (r *testRun) evaluate(ctx context.Context) bool {
 	times := slices.Sorted(maps.Keys(r.alertTests))
 	next := 0
 	for ts := r.start; !ts.After(r.end); ts = ts.Add(r.evalInterval) {
+		if err := ctx.Err(); err != nil {
+			r.fail("    interrupted at time %s: %v", model.Duration(ts.Sub(r.start)), err)
+			return false
+		}
 		if err := r.store.load(ctx, r.loader.Till(ts)); err != nil {
 			r.fail("%s", err)
 			r.querier.disable() // the store now lacks input the cache has

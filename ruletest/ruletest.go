@@ -5,7 +5,8 @@
 // groups of the file's rule_files with evaluator.NewGroups, and evaluates
 // them one after the other, rule by rule, at every evaluation_interval from
 // the test's start (the Unix epoch or start_timestamp) to its last
-// eval_time. Recording rules and the ALERTS series are written back into
+// eval_time, whatever a group's own interval (or alerter schedule), as
+// promtool does. Recording rules and the ALERTS series are written back into
 // the TSDB, so later rules and the PromQL checks see them. Alert checks
 // compare the alerts firing at the evaluation at or before their eval_time
 // (labels with alertname, expanded annotations; pending alerts do not

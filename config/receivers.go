@@ -1,9 +1,7 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"text/template"
@@ -216,19 +214,5 @@ func checkWebhookURL(s string) error {
 		}
 		return nil
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("invalid URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("invalid URL: unsupported scheme %q for URL", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("invalid URL: missing host for URL")
-	}
-	return nil
+	return checkHTTPURL(s)
 }

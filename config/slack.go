@@ -275,7 +275,7 @@ func (d *nodeDecoder) slackEndpoint(n *yaml.Node, what string, c *SlackConfig, e
 	} else if ep.apiURLFile != "" {
 		ep.apiURLFile = resolvePath(d.dir, ep.apiURLFile)
 	}
-	if err := checkSlackURL(c.AppURL); err != nil {
+	if err := checkHTTPURL(c.AppURL); err != nil {
 		d.errorf(at("app_url"), "%s: app_url: %v", what, err)
 	}
 	switch {
@@ -292,7 +292,7 @@ func (d *nodeDecoder) slackEndpoint(n *yaml.Node, what string, c *SlackConfig, e
 		c.APIURLFile = ep.apiURLFile
 		s, err := readSecretFile(ep.apiURLFile)
 		if err == nil {
-			err = checkSlackURL(s)
+			err = checkHTTPURL(s)
 		}
 		if err != nil {
 			d.errorf(at("api_url_file"), "%s: api_url_file %s: %v", what, ep.apiURLFile, err)
@@ -300,7 +300,7 @@ func (d *nodeDecoder) slackEndpoint(n *yaml.Node, what string, c *SlackConfig, e
 		}
 		c.APIURL = s
 	case ep.apiURL != "":
-		if err := checkSlackURL(ep.apiURL); err != nil {
+		if err := checkHTTPURL(ep.apiURL); err != nil {
 			d.errorf(at("api_url"), "%s: api_url: %v", what, err)
 			return
 		}
@@ -481,10 +481,10 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// checkSlackURL checks an api_url or app_url as Alertmanager's URL type
-// does: an absolute http or https URL. The URL is a secret and is not
-// repeated in the error.
-func checkSlackURL(s string) error {
+// checkHTTPURL checks a URL as Alertmanager's URL type does (Slack's
+// api_url and app_url, a webhook's url): an absolute http or https URL.
+// The URL is a secret and is not repeated in the error.
+func checkHTTPURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error

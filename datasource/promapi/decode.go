@@ -193,26 +193,39 @@ func (d *decoder) result(r *response) error {
 
 func (d *decoder) vector(r *response) error {
 	r.vector = nil
+	vec := promql.Vector{}
+	err := d.array(func() error {
+		smpl, err := d.sample()
+		if err != nil {
+			return fmt.Errorf("sample %d: %w", len(vec), err)
+		}
+		vec = append(vec, smpl)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.vector = vec
+	return nil
+}
+
+// array decodes a JSON array, calling elem to decode each element.
+func (d *decoder) array(elem func() error) error {
 	if err := d.s.consume('['); err != nil {
 		return err
 	}
-	vec := promql.Vector{}
 	for first := true; ; first = false {
 		more, err := d.s.more(']', first)
 		if err != nil {
 			return err
 		}
 		if !more {
-			break
+			return nil
 		}
-		smpl, err := d.sample()
-		if err != nil {
-			return fmt.Errorf("sample %d: %w", len(vec), err)
+		if err := elem(); err != nil {
+			return err
 		}
-		vec = append(vec, smpl)
 	}
-	r.vector = vec
-	return nil
 }
 
 // sample decodes one element of a vector. A sample carrying a native

@@ -190,23 +190,17 @@ func (c *Client) rangeResult(code int, body []byte) (promql.Matrix, error) {
 // matrix decodes data.result of a range query.
 func (d *decoder) matrix(r *response) error {
 	r.matrix = nil
-	if err := d.s.consume('['); err != nil {
-		return err
-	}
 	m := promql.Matrix{}
-	for first := true; ; first = false {
-		more, err := d.s.more(']', first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	err := d.array(func() error {
 		s, err := d.series()
 		if err != nil {
 			return fmt.Errorf("series %d: %w", len(m), err)
 		}
 		m = append(m, s)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	r.matrix = m
 	return nil

@@ -75,10 +75,8 @@ func (b *backtestBody) parse(now time.Time) (BacktestRequest, error) {
 // already running, a 429.
 func (h *handler) backtest(w http.ResponseWriter, r *http.Request) {
 	var body backtestBody
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		badRequest(w, "invalid request body: %v", err)
+	if err := readJSON(r, nil, &body, true); err != nil {
+		writeJSON(w, bodyErrorStatus(err), apiResponse{Status: "error", ErrorType: "bad_data", Error: err.Error()})
 		return
 	}
 	req, err := body.parse(time.Now())

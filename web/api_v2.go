@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -92,13 +91,13 @@ func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
 			h.bodies.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		apiError(w, bodyStatus(err), fmt.Errorf("reading the body: %w", err))
+	var in []postableAlert
+	if err := readJSON(r, buf, &in, false); err != nil {
+		apiError(w, bodyErrorStatus(err), err)
 		return
 	}
-	var in []postableAlert
-	if err := json.Unmarshal(buf.Bytes(), &in); err != nil {
-		apiError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
+	if in == nil {
+		apiError(w, http.StatusBadRequest, errors.New("invalid JSON body: expected an array of alerts, got null"))
 		return
 	}
 	alerts := make([]*dispatch.Alert, len(in))

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -125,9 +124,8 @@ func sortSilences(ss []gettableSilence) {
 
 func (h *handler) postSilence(w http.ResponseWriter, r *http.Request) {
 	var in silenceJSON
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&in); err != nil {
-		apiError(w, bodyStatus(err), fmt.Errorf("invalid JSON body: %w", err))
+	if err := readJSON(r, nil, &in, false); err != nil {
+		apiError(w, bodyErrorStatus(err), err)
 		return
 	}
 	sil, err := silenceFromJSON(in)

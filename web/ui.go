@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -48,11 +47,10 @@ type ui struct {
 	// assetVersion changes with the embedded assets, so that they can be
 	// cached for long.
 	assetVersion string
-	csrf         *http.CrossOriginProtection
 }
 
 // registerUI adds the web UI's routes to mux.
-func (h *handler) registerUI(mux *http.ServeMux) {
+func (h *handler) registerUI(mux *http.ServeMux) *ui {
 	u := newUI(h)
 	page := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, u.secure(f)) }
 	page("GET /{$}", u.alerts)
@@ -77,6 +75,7 @@ func (h *handler) registerUI(mux *http.ServeMux) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
 	})))
+	return u
 }
 
 func newUI(h *handler) *ui {
@@ -95,22 +94,13 @@ func newUI(h *handler) *ui {
 	for _, name := range uiPages {
 		u.pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
-
-	u.csrf = http.NewCrossOriginProtection()
-	if ext := h.opts.ExternalURL; ext != nil && ext.Scheme != "" && ext.Host != "" {
-		// Behind a proxy the Host header may differ from the name users
-		// type; their browser's Origin is then the external URL's.
-		_ = u.csrf.AddTrustedOrigin(ext.Scheme + "://" + ext.Host)
-	}
-	u.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.fail(w, r, http.StatusForbidden, errors.New("cross-site request refused: submit the form from alerter's own pages"))
-	}))
 	return u
 }
 
-// secure adds the UI's security headers and refuses cross-site form posts.
+// secure adds the UI's security headers. Cross-site form posts are refused
+// for every endpoint by handler.crossOrigin.
 func (u *ui) secure(next http.Handler) http.Handler {
-	return u.csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", contentSecurityPolicy)
 		hd.Set("X-Content-Type-Options", "nosniff")
@@ -118,7 +108,7 @@ func (u *ui) secure(next http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
-	}))
+	})
 }
 
 // pageData is what layout.html gets; Data is the page's own.

@@ -2,6 +2,9 @@ package web
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -257,4 +260,51 @@ func TestBrowserUI(t *testing.T) {
 	b.open("/?silenced=1&inhibited=1&pending=1", "li.alert")
 	b.shoot("alerts-dark")
 	b.noXSS("the end")
+}
+
+// forgeryPage is a page on another site that tries what a cross-site
+// request forgery tries: a plain form that posts JSON as text/plain (no
+// CORS preflight), and no-cors fetches with the user's cached credentials.
+const forgeryPage = `<!doctype html><html><body>
+<iframe name="sink"></iframe>
+<form id="f" method="POST" enctype="text/plain" target="sink" action="{{base}}/api/v2/silences">
+<input name='{"matchers":[{"name":"alertname","value":".+","isRegex":true}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"mallory","comment":"' value='"}'>
+</form>
+<script>
+const base = "{{base}}";
+const post = (path, body, type) => fetch(base + path, {method: "POST", mode: "no-cors", credentials: "include",
+  headers: type ? {"Content-Type": type} : {}, body}).catch(() => {});
+document.getElementById("f").submit();
+Promise.all([
+  post("/api/v2/alerts", '[{"labels":{"alertname":"Forged"}}]', "text/plain"),
+  post("/-/reload"),
+  post("/api/v1/receivers/team/test"),
+  post("/api/v1/backtest", '{"from":"-1h"}', "text/plain"),
+]).then(() => { window.done = true; });
+</script></body></html>`
+
+// TestBrowserCrossSiteForgery opens a page of another origin in Chromium
+// that posts to alerter's state-changing endpoints: the requests arrive
+// and change nothing.
+func TestBrowserCrossSiteForgery(t *testing.T) {
+	e := newStateEnv(t)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, strings.ReplaceAll(forgeryPage, "{{base}}", e.base))
+	}))
+	t.Cleanup(evil.Close)
+
+	b := newBrowser(t, evil.URL)
+	b.do(chromedp.Navigate(evil.URL))
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`window.done === true`, chromedp.WithPollingTimeout(20*time.Second)))
+	require.NoError(t, err)
+	// The form's post is the fifth request; wait for it to arrive.
+	for i := 0; i < 100 && e.unsafeRequests.Load() < 5; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.EqualValues(t, 5, e.unsafeRequests.Load(), "every forged request reached alerter")
+	alerts, sils, calls := e.changed()
+	require.Zero(t, alerts, "alerts injected")
+	require.Zero(t, sils, "silences created")
+	require.Zero(t, calls, "reloads, test notifications or backtests run")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ type uiEnv struct {
 	routing *testRouting
 	sils    *silences.Store
 	hist    *fakeHistory
+	// unsafeRequests counts the requests other than GET and HEAD that
+	// reached the server.
+	unsafeRequests atomic.Int64
 }
 
 // xss is markup that must render as text wherever a user can put it.
@@ -75,9 +79,17 @@ func newUIEnv(t *testing.T, opts Options) *uiEnv {
 	if opts.Version == "" {
 		opts.Version, opts.StartTime = "1.2.3", time.Now().Add(-90*time.Minute)
 	}
-	srv := newTestServer(t, opts)
-	base := srv.URL + prefix(opts.ExternalURL)
-	return &uiEnv{base: base, routing: rt, sils: sils, hist: hist}
+	e := &uiEnv{routing: rt, sils: sils, hist: hist}
+	srv := newTestServer(t, opts, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				e.unsafeRequests.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	e.base = srv.URL + prefix(opts.ExternalURL)
+	return e
 }
 
 // put stores alerts given as label sets plus a summary annotation.

@@ -100,7 +100,7 @@ func New(opts Options) http.Handler {
 	if opts.Backtest != nil {
 		mux.HandleFunc("POST /api/v1/backtest", h.backtest)
 	}
-	h.registerUI(mux) // the web UI: ui*.go
+	h.ui = h.registerUI(mux) // the web UI: ui*.go
 	// Profiles, as Prometheus and Alertmanager serve them.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -115,7 +115,41 @@ func New(opts Options) http.Handler {
 		outer.Handle("GET /{$}", http.RedirectHandler(p+"/", http.StatusFound))
 		root = outer
 	}
-	return limitBody(root)
+	return limitBody(h.crossOrigin(root))
+}
+
+// crossOrigin refuses every state-changing request (POST, PUT, DELETE, ...)
+// that a browser sends from another site: a form or script on another
+// origin must not create silences, post alerts, reload or send test
+// notifications with the user's cached credentials. Requests without the
+// browser's Sec-Fetch-Site and Origin headers (amtool, Prometheus, curl)
+// pass, as do browsers on alerter's own pages and on the external URL's
+// origin.
+func (h *handler) crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	if ext := h.opts.ExternalURL; ext != nil && ext.Scheme != "" && ext.Host != "" {
+		// Behind a proxy the Host header may differ from the name users
+		// type; their browser's Origin is then the external URL's.
+		_ = cop.AddTrustedOrigin(ext.Scheme + "://" + ext.Host)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := cop.Check(r); err != nil {
+			msg := fmt.Errorf("cross-site request refused (%v): send it from alerter's own pages, or without a browser", err)
+			if isUIPath(r.URL.Path) {
+				h.ui.fail(w, r, http.StatusForbidden, msg)
+			} else {
+				apiError(w, http.StatusForbidden, msg)
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isUIPath reports whether p is a web UI page rather than an API or
+// lifecycle endpoint.
+func isUIPath(p string) bool {
+	return !strings.Contains(p, "/api/") && !strings.Contains(p, "/-/")
 }
 
 // prefix returns the path under which alerter is served, without a
@@ -140,6 +174,7 @@ func limitBody(next http.Handler) http.Handler {
 
 type handler struct {
 	opts Options
+	ui   *ui
 	// bodies holds request body buffers for reuse.
 	bodies sync.Pool
 }

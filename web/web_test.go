@@ -51,7 +51,7 @@ func groups() fakeRules {
 	}}
 }
 
-func newTestServer(t *testing.T, opts Options) *httptest.Server {
+func newTestServer(t *testing.T, opts Options, wrap ...func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
 	if opts.Rules == nil {
 		opts.Rules = groups()
@@ -62,7 +62,11 @@ func newTestServer(t *testing.T, opts Options) *httptest.Server {
 	if opts.Reload == nil {
 		opts.Reload = func(context.Context) error { return nil }
 	}
-	srv := httptest.NewServer(New(opts))
+	h := New(opts)
+	for _, w := range wrap {
+		h = w(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -142,13 +142,9 @@ func (r *AlertingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (pr
 			a.State = StateFiring
 			a.FiredAt = ts
 		}
-		// A firing alert whose `for` grew (on reload) back to pending.
-		if a.State == StateFiring && ts.Sub(a.ActiveAt) < r.holdDuration {
-			a.State = StatePending
-			a.FiredAt = time.Time{}
-			a.LastSentAt = time.Time{}
-			a.KeepFiringSince = time.Time{}
-		}
+		// A firing alert stays firing when a reload makes `for` longer,
+		// as in Prometheus: demoting it would resolve it downstream and
+		// fire it again later.
 		if env.writeSeries {
 			at := ts.Add(-env.queryOffset)
 			vec = append(vec, r.sample(a, at, alertsMetric, 1, true), r.sample(a, at, alertsForStateMetric, float64(a.ActiveAt.Unix()), false))
@@ -293,9 +289,10 @@ func (r *AlertingRule) sample(a *Alert, ts time.Time, metric string, v float64, 
 }
 
 // toSend marks the alerts due at ts as sent and returns them as they are
-// handed on: a firing alert's EndsAt is ValidUntil, four evaluation (or
-// resend) intervals ahead so that two lost evaluations do not resolve it.
-func (r *AlertingRule) toSend(ts time.Time, resendDelay, interval time.Duration, generatorURL string, ext labels.Labels) []PostableAlert {
+// handed on: a firing alert's EndsAt is validUntil (Group.validUntil: four
+// scheduled evaluations ahead, so that three lost evaluations do not
+// resolve it), a resolved one's the time it resolved.
+func (r *AlertingRule) toSend(ts time.Time, resendDelay time.Duration, validUntil time.Time, generatorURL string, ext labels.Labels) []PostableAlert {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []PostableAlert
@@ -304,7 +301,7 @@ func (r *AlertingRule) toSend(ts time.Time, resendDelay, interval time.Duration,
 			continue
 		}
 		a.LastSentAt = ts
-		a.ValidUntil = ts.Add(4 * max(interval, resendDelay))
+		a.ValidUntil = validUntil
 		pa := PostableAlert{
 			Labels:       withExternalLabels(a.Labels, ext),
 			Annotations:  a.Annotations,

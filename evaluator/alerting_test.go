@@ -188,12 +188,24 @@ func TestAlertingRuleForGrowsOnReload(t *testing.T) {
 	_, err := r.eval(context.Background(), at(0), env)
 	require.NoError(t, err)
 	require.Equal(t, "a:firing@0/0/-", summary(r))
-	// The rule is reloaded with a longer `for`: the alert is pending again.
+	// The rule is reloaded with a longer `for`: the alert stays firing, as
+	// in Prometheus (no resolve and re-fire downstream), and is handed on
+	// at its usual resend time.
 	r2 := NewAlertingRule("X", "x", 10*time.Minute, 0, labels.EmptyLabels(), labels.EmptyLabels())
+	r.toSend(at(0), time.Minute, at(4), "", labels.EmptyLabels())
 	r2.restore(r.Alerts())
 	_, err = r2.eval(context.Background(), at(1), env)
 	require.NoError(t, err)
-	require.Equal(t, "a:pending@0/-/-", summary(r2))
+	require.Equal(t, "a:firing@0/0/-", summary(r2))
+	sent := r2.toSend(at(1.5), time.Minute, at(5.5), "", labels.EmptyLabels())
+	require.Len(t, sent, 1)
+	require.Equal(t, at(0), sent[0].StartsAt)
+	require.True(t, sent[0].EndsAt.After(at(1.5)), "not resolved")
+	// A new alert of the reloaded rule waits the new `for`.
+	q.SetVector("x", vec("a", "b"))
+	_, err = r2.eval(context.Background(), at(2), env)
+	require.NoError(t, err)
+	require.Equal(t, "a:firing@0/0/- b:pending@2/-/-", summary(r2))
 }
 
 func TestAlertingRuleTemplates(t *testing.T) {
@@ -269,7 +281,7 @@ func TestAlertingRuleSeries(t *testing.T) {
 }
 
 // TestToSend checks what is handed on, and when: firing alerts at once and
-// then every resend delay with EndsAt four intervals ahead; resolved alerts
+// then every resend delay with EndsAt the validity given; resolved alerts
 // at once with EndsAt at the resolution, and again every resend delay while
 // they are kept; pending alerts never.
 func TestToSend(t *testing.T) {
@@ -277,11 +289,10 @@ func TestToSend(t *testing.T) {
 	r := NewAlertingRule("X", "x", time.Minute, 0, labels.EmptyLabels(), labels.FromStrings("summary", "s"))
 	env := testEnv(q)
 	ext := labels.FromStrings("cluster", "eu1", "instance", "not-this-one")
-	const interval = 15 * time.Second
 	send := func(m float64) []PostableAlert {
 		_, err := r.eval(context.Background(), at(m), env)
 		require.NoError(t, err)
-		return r.toSend(at(m), time.Minute, interval, "http://gen", ext)
+		return r.toSend(at(m), time.Minute, at(m+4), "http://gen", ext)
 	}
 	q.SetVector("x", vec("a"))
 	require.Empty(t, send(0), "pending alerts are not sent")
@@ -289,7 +300,7 @@ func TestToSend(t *testing.T) {
 	require.Len(t, sent, 1)
 	require.Equal(t, `{alertname="X", cluster="eu1", instance="a"}`, sent[0].Labels.String())
 	require.Equal(t, at(1), sent[0].StartsAt)
-	require.Equal(t, at(5), sent[0].EndsAt, "ValidUntil is 4 x max(interval, resend delay) ahead")
+	require.Equal(t, at(5), sent[0].EndsAt, "EndsAt is the validity given")
 	require.Equal(t, "http://gen", sent[0].GeneratorURL)
 	require.Equal(t, "s", sent[0].Annotations.Get("summary"))
 	require.Empty(t, send(1.25), "not again before the resend delay")

@@ -43,7 +43,7 @@ func BenchmarkAlertingRuleEval(b *testing.B) {
 				if _, err := r.eval(ctx, ts, env); err != nil {
 					b.Fatal(err)
 				}
-				r.toSend(ts, time.Minute, 15*time.Second, "", labels.EmptyLabels())
+				r.toSend(ts, time.Minute, ts.Add(4*time.Minute), "", labels.EmptyLabels())
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package evaluator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/url"
@@ -145,10 +146,38 @@ func (g *Group) run(ctx context.Context) {
 			g.sh.metrics.iterations.WithLabelValues(g.key).Add(float64(missed))
 		}
 		g.sh.metrics.iterations.WithLabelValues(g.key).Inc()
-		g.Eval(ctx, ts)
 		next = g.nextAfter(ts)
+		// The evaluation may not run into the next one: what a hanging
+		// query API holds up past it is a failed evaluation, and the
+		// alerts are handed on (with a fresh EndsAt) all the same.
+		g.eval(ctx, ts, next, time.Now)
 		timer.Reset(time.Until(next))
 	}
+}
+
+// validUntil returns the EndsAt of a firing alert handed on at sentAt: the
+// fourth scheduled evaluation after it, and at least four resend delays
+// ahead, so that three evaluations can fail or be late before the alert
+// expires downstream. For a cron group these are the schedule's own next
+// runs: an alert of a working-hours schedule handed on at 17:55 stays valid
+// over the night, until the fourth run of the next morning.
+func (g *Group) validUntil(sentAt time.Time) time.Time {
+	t := sentAt
+	for range 4 {
+		n := g.nextAfter(t)
+		if n.IsZero() { // a cron schedule with no run within five years
+			break
+		}
+		t = n
+	}
+	return maxTime(t, sentAt.Add(4*g.sh.resendDelay))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Eval evaluates every rule of the group at ts, hands on the alerts that
@@ -160,7 +189,25 @@ func (g *Group) run(ctx context.Context) {
 // goroutine is started, and none has to grow a stack deep enough for the
 // query engine, which is most of the cost of a cheap query.
 func (g *Group) Eval(ctx context.Context, ts time.Time) {
+	g.eval(ctx, ts, time.Time{}, nil)
+}
+
+// errPastNextRun is the cause of a group's evaluation stopped at its next
+// scheduled time.
+var errPastNextRun = errors.New("the group's evaluation reached its next scheduled time")
+
+// eval is Eval with a deadline for the queries (zero: none) and the clock
+// that tells when the alerts are handed on (nil: at ts, for evaluations in
+// simulated time). Rules not evaluated by the deadline fail, keeping their
+// alerts; the stop of ctx abandons the evaluation.
+func (g *Group) eval(ctx context.Context, ts, deadline time.Time, now func() time.Time) {
 	start := time.Now()
+	qctx := ctx
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		qctx, cancel = context.WithDeadlineCause(ctx, deadline, errPastNextRun)
+		defer cancel()
+	}
 	env := &evalEnv{
 		querier:        g.ds.Querier,
 		queryOffset:    g.queryOffset,
@@ -172,8 +219,11 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 	}
 	var wg sync.WaitGroup
 	sequential := cap(g.sem) == 1
+	reached := len(g.rules) // the rules before this index were started
+rules:
 	for i, r := range g.rules {
-		if ctx.Err() != nil {
+		if qctx.Err() != nil {
+			reached = i
 			break
 		}
 		if _, isRecording := r.(*RecordingRule); isRecording || sequential {
@@ -181,26 +231,31 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 			if isRecording && g.ds.Appender == nil {
 				continue
 			}
-			g.evalRule(ctx, i, r, ts, env)
+			g.evalRule(ctx, qctx, i, r, ts, env)
 			continue
 		}
 		select {
 		case g.sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return
+		case <-qctx.Done():
+			reached = i
+			break rules
 		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-g.sem; wg.Done() }()
-			g.evalRule(ctx, i, r, ts, env)
+			g.evalRule(ctx, qctx, i, r, ts, env)
 		}()
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return // stopped: the next owner of this state evaluates again
 	}
-	g.send(ctx, ts)
+	g.notReached(reached, ts, deadline)
+	sentAt := ts
+	if now != nil {
+		sentAt = now()
+	}
+	g.send(ctx, ts, sentAt)
 	g.persist(ctx)
 
 	dur := time.Since(start)
@@ -211,21 +266,46 @@ func (g *Group) Eval(ctx context.Context, ts time.Time) {
 	g.sh.metrics.lastEvaluation.WithLabelValues(g.key).Set(float64(ts.UnixMilli()) / 1000)
 }
 
-// evalRule evaluates one rule, records the outcome and stores the samples
-// it produced.
-func (g *Group) evalRule(ctx context.Context, i int, r rule, ts time.Time, env *evalEnv) {
+// evalRule evaluates one rule with the queries bounded by qctx, records the
+// outcome and stores the samples it produced. The end of ctx (a stop) is
+// not the rule's fault and records nothing.
+func (g *Group) evalRule(ctx, qctx context.Context, i int, r rule, ts time.Time, env *evalEnv) {
 	start := time.Now()
-	vec, err := r.eval(ctx, ts, env)
+	vec, err := r.eval(qctx, ts, env)
 	if err == nil && env.writeSeries {
-		err = g.write(ctx, i, vec, ts)
+		err = g.write(qctx, i, vec, ts)
 	}
 	if ctx.Err() != nil {
 		return // cancelled by a stop: not the rule's fault
 	}
-	dur := time.Since(start)
+	if err != nil && qctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", context.Cause(qctx), err)
+	}
+	g.record(i, r, ts, time.Since(start), len(vec), err)
+}
+
+// notReached records a failed evaluation for each rule from index from on,
+// which the evaluation at ts did not start before its deadline: their
+// alerts keep their states.
+func (g *Group) notReached(from int, ts, deadline time.Time) {
+	if from >= len(g.rules) {
+		return
+	}
+	err := fmt.Errorf("%w (%s) before this rule's turn: not evaluated", errPastNextRun, deadline.UTC().Format(time.RFC3339))
+	for i, r := range g.rules[from:] {
+		if _, isRecording := r.(*RecordingRule); isRecording && g.ds.Appender == nil {
+			continue
+		}
+		g.record(from+i, r, ts, 0, 0, err)
+	}
+}
+
+// record keeps the outcome of one rule's evaluation in its status and
+// metrics, and logs a failure when it starts or changes and the recovery.
+func (g *Group) record(i int, r rule, ts time.Time, dur time.Duration, samples int, err error) {
 	g.sh.metrics.evaluations.WithLabelValues(g.key).Inc()
 	g.sh.metrics.evalDuration.Observe(dur.Seconds())
-	e := Evaluation{Time: ts, Duration: dur, Samples: len(vec)}
+	e := Evaluation{Time: ts, Duration: dur, Samples: samples}
 	if err != nil {
 		g.sh.metrics.evalFailures.WithLabelValues(g.key).Inc()
 		e.Err = err.Error()
@@ -266,11 +346,12 @@ func (g *Group) write(ctx context.Context, i int, vec promql.Vector, ts time.Tim
 // send hands on the alerts that are due, in one batch for the group.
 // Alerts of rules whose query failed are sent too: they keep their state,
 // and re-sending keeps them from expiring downstream.
-func (g *Group) send(ctx context.Context, ts time.Time) {
+func (g *Group) send(ctx context.Context, ts, sentAt time.Time) {
 	var out []PostableAlert
+	validUntil := g.validUntil(sentAt)
 	for i, r := range g.rules {
 		if ar, ok := r.(*AlertingRule); ok {
-			out = append(out, ar.toSend(ts, g.sh.resendDelay, g.interval, g.genURLs[i], g.sh.externalLabels)...)
+			out = append(out, ar.toSend(ts, g.sh.resendDelay, validUntil, g.genURLs[i], g.sh.externalLabels)...)
 		}
 	}
 	if len(out) > 0 && g.sh.sink != nil {

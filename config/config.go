@@ -130,6 +130,11 @@ func Load(path string) (*Config, error) {
 // is returned, joined, each prefixed with path and line where known.
 func Parse(path string, content []byte) (*Config, error) {
 	cfg := &Config{Path: path, Dir: filepath.Dir(path)}
+	if isEmptyYAML(content) {
+		// amtool refuses an empty file too. A configuration emptied by
+		// accident (a truncated write) must not silently stop everything.
+		return nil, fmt.Errorf("%s: the file is empty: a configuration needs rule_files, a route, or both", path)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(content))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -346,11 +351,46 @@ func (c *Config) Datasource(name string) (*Datasource, bool) {
 	return nil, false
 }
 
-// RuleFilePaths expands the rule_files globs (relative to the config's
-// folder) into a sorted list of files without duplicates.
-func (c *Config) RuleFilePaths() ([]string, error) {
-	return expand(c.Dir, c.RuleFiles)
+// isEmptyYAML reports whether content holds no YAML value at all: nothing,
+// white space and comments, or a document that is null.
+func isEmptyYAML(content []byte) bool {
+	var n yaml.Node
+	if err := yaml.Unmarshal(content, &n); err != nil {
+		return false // the decoder reports it
+	}
+	return len(n.Content) == 0 || (n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null")
 }
+
+// RuleFilePaths expands the rule_files patterns (relative to the config's
+// folder) into a sorted list of files without duplicates. A pattern
+// without wildcards names one file, which must exist: a rule file that
+// disappeared must not make its rules silently stop. A pattern with
+// wildcards that matches nothing (a folder that may be empty on purpose)
+// is a warning.
+func (c *Config) RuleFilePaths() (paths, warnings []string, err error) {
+	var errs []error
+	for _, pat := range c.RuleFiles {
+		matches, err := expand(c.Dir, []string{pat})
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case len(matches) > 0:
+		case hasWildcard(pat):
+			warnings = append(warnings, fmt.Sprintf("rule_files: %q matches no file", pat))
+		default:
+			errs = append(errs, fmt.Errorf("rule_files: %s does not exist", resolvePath(c.Dir, pat)))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, warnings, errors.Join(errs...)
+	}
+	paths, err = expand(c.Dir, c.RuleFiles)
+	return paths, warnings, err
+}
+
+// hasWildcard reports whether a file pattern has a character that
+// filepath.Match treats specially.
+func hasWildcard(pat string) bool { return strings.ContainsAny(pat, `*?[\`) }
 
 // HasRoute reports whether the config has a route section, i.e. whether
 // alerts are sent anywhere.

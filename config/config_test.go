@@ -84,8 +84,14 @@ rule_files: ['[']
 	require.NotContains(t, msg, "secret")
 }
 
+// TestEmptyConfig: an empty file is an error (amtool refuses one too); a
+// file with only an empty global section is a config with defaults.
 func TestEmptyConfig(t *testing.T) {
-	cfg, err := Parse("a.yml", nil)
+	for _, content := range []string{"", "\n\n", "# only a comment\n", "---\n", "~\n", "null\n"} {
+		_, err := Parse("a.yml", []byte(content))
+		require.EqualError(t, err, "a.yml: the file is empty: a configuration needs rule_files, a route, or both", "%q", content)
+	}
+	cfg, err := Parse("a.yml", []byte("global: {}\n"))
 	require.NoError(t, err)
 	require.False(t, cfg.HasRoute())
 	require.Equal(t, DefaultEvaluationInterval, time.Duration(cfg.Global.EvaluationInterval))

@@ -164,3 +164,80 @@ func TestQuickstart(t *testing.T) {
 		require.Equal(t, "ok", rules[name].Health, name)
 	}
 }
+
+// TestReloadRefusesConfigsThatLoseEverything: configurations that would
+// silently stop routing or rules (an empty file, a file cut off before
+// route:, a missing named rule file, an emptied rule file) are refused on
+// reload with a message that says why; notifications and rules go on; a
+// complete file is then taken. check config refuses an empty file and
+// warns about a glob that matches nothing.
+func TestReloadRefusesConfigsThatLoseEverything(t *testing.T) {
+	t.Parallel()
+	h := newHook(t)
+	files := routed(h.URL)
+	a := startAlerter(t, files, "")
+	waitState(t, a, "Demo", "firing", 30*time.Second)
+	cfgPath, rulesPath := filepath.Join(a.dir, "alerter.yml"), filepath.Join(a.dir, "rules.yml")
+	full := files["alerter.yml"]
+	cut, _, _ := strings.Cut(full, "route:")
+	write := func(path, content string) { require.NoError(t, os.WriteFile(path, []byte(content), 0o600)) }
+
+	for _, tc := range []struct {
+		name, config, rules, want string
+	}{
+		{"empty config", "", files["rules.yml"], "the file is empty"},
+		{"comments only", "# nothing yet\n", files["rules.yml"], "the file is empty"},
+		{"cut before route", cut, files["rules.yml"], "has no route: it would stop every notification"},
+		{"missing rule file", strings.Replace(full, "[rules.yml]", "[rules.yml, gone.yml]", 1), files["rules.yml"],
+			filepath.Join(a.dir, "gone.yml") + " does not exist"},
+		{"renamed rule file", strings.Replace(full, "[rules.yml]", "[rulez.yml]", 1), files["rules.yml"], "rulez.yml does not exist"},
+		{"empty rule file", full, "", "names no rules (the running configuration has 1)"},
+		{"glob matching nothing", strings.Replace(full, "[rules.yml]", "[rules.d/*.yml]", 1), files["rules.yml"], "names no rules"},
+	} {
+		write(cfgPath, tc.config)
+		write(rulesPath, tc.rules)
+		code, body := post(t, a.url+"/-/reload")
+		require.Equal(t, http.StatusInternalServerError, code, "%s: %s", tc.name, body)
+		require.Contains(t, body, tc.want, tc.name)
+		require.Equal(t, "0", a.metric(t, "alerter_config_last_reload_successful"), tc.name)
+	}
+	require.Contains(t, a.Output(), `rules.d/*.yml\" matches no file`)
+	state, _ := a.alertState(t, "Demo")
+	require.Equal(t, "firing", state, "the rules keep running")
+
+	// The routing still runs: a new alert posted now is notified.
+	code, body := postJSON(t, a.url+"/api/v2/alerts", `[{"labels":{"alertname":"Posted"}}]`)
+	require.Equal(t, http.StatusOK, code, body)
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool {
+		for _, m := range h.messages() {
+			if m.GroupLabels["alertname"] == "Posted" {
+				return true
+			}
+		}
+		return false
+	}, "the routing stopped")
+
+	write(cfgPath, full)
+	write(rulesPath, files["rules.yml"])
+	code, body = post(t, a.url+"/-/reload")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "1", a.metric(t, "alerter_config_last_reload_successful"))
+
+	// check config: an empty file is a problem, a glob matching nothing a
+	// warning.
+	check := func(content string) (int, string) {
+		p := filepath.Join(t.TempDir(), "alerter.yml")
+		write(p, content)
+		c := testutil.Start(t, testutil.AlerterBinary(t), "check", "config", p)
+		return c.Wait(t, 30*time.Second), c.Output()
+	}
+	code, out := check("")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "the file is empty")
+	code, out = check("rule_files: [nothing/*.yml]\n")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, `WARNING: rule_files: "nothing/*.yml" matches no file`)
+	code, out = check("rule_files: [nothing.yml]\n")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "nothing.yml does not exist")
+}

@@ -4,8 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
-	"github.com/alerter/alerter/rules"
+	"strings"
 )
 
 // runCheck runs `alerter check config FILE` and `alerter check rules FILE...`.
@@ -42,10 +41,18 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 // section per file as promtool does.
 func checkConfig(path string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Checking %s\n", path)
-	_, reports, err := load(path)
+	l, reports, err := load(path)
 	if reports == nil && err != nil {
 		fmt.Fprintf(stderr, "  FAILED:\n%s\n", err)
 		return exitProblems
+	}
+	if l != nil {
+		for _, w := range l.warnings {
+			if !strings.HasPrefix(w, path+": ") {
+				continue // a rule file's: printed with it below
+			}
+			fmt.Fprintf(stderr, "  WARNING: %s\n", strings.TrimPrefix(w, path+": "))
+		}
 	}
 	ruleFiles := 0
 	for _, rep := range reports {
@@ -73,13 +80,7 @@ func checkRules(paths []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout)
 		}
 		fmt.Fprintf(stdout, "Checking %s\n", p)
-		rep := fileReport{path: p}
-		f, errs := rules.ParseFile(p)
-		rep.errs = errs
-		if f != nil {
-			rep.alerting, rep.recording = f.RuleCount()
-		}
-		if printReport(rep, stdout, stderr) {
+		if printReport(ruleFileReport(p).fileReport, stdout, stderr) {
 			code = exitProblems
 		}
 	}
@@ -101,5 +102,8 @@ func printReport(rep fileReport, stdout, stderr io.Writer) bool {
 	}
 	fmt.Fprintf(stdout, "  SUCCESS: %d rules found (%d alerting, %d recording)\n",
 		rep.alerting+rep.recording, rep.alerting, rep.recording)
+	for _, w := range rep.warnings {
+		fmt.Fprintf(stderr, "  WARNING: %s\n", w)
+	}
 	return false
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/datasource/embedded"
@@ -16,6 +17,19 @@ import (
 type loaded struct {
 	cfg   *config.Config
 	files []*rules.File
+	// warnings are what is legal but likely not meant: a rule_files
+	// pattern that matches nothing, a rule file without groups.
+	warnings []string
+}
+
+// ruleCount returns the number of rules in every file.
+func (l *loaded) ruleCount() int {
+	n := 0
+	for _, f := range l.files {
+		a, r := f.RuleCount()
+		n += a + r
+	}
+	return n
 }
 
 // fileReport is what checking one rule or series file found, for `check`
@@ -28,6 +42,7 @@ type fileReport struct {
 	count               int
 	alerting, recording int
 	errs                []error
+	warnings            []string
 }
 
 // lowGCPercent is the GC target while a configuration loads: parsing
@@ -67,24 +82,27 @@ func load(path string) (*loaded, []fileReport, error) {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	paths, err := cfg.RuleFilePaths()
+	paths, warnings, err := cfg.RuleFilePaths()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, prefixLines(path, err)
 	}
 	var errs []error
 	l := &loaded{cfg: cfg}
+	for _, w := range warnings {
+		l.warnings = append(l.warnings, path+": "+w)
+	}
 	reports := make([]fileReport, 0, len(paths))
 	for _, p := range paths {
-		rep := fileReport{path: p}
-		f, ferrs := rules.ParseFile(p)
-		rep.errs = append(rep.errs, ferrs...)
-		if f != nil {
-			rep.alerting, rep.recording = f.RuleCount()
-			rep.errs = append(rep.errs, checkDatasources(cfg, f)...)
-			l.files = append(l.files, f)
+		rep := ruleFileReport(p)
+		if rep.file != nil {
+			rep.errs = append(rep.errs, checkDatasources(cfg, rep.file)...)
+			l.files = append(l.files, rep.file)
+		}
+		for _, w := range rep.warnings {
+			l.warnings = append(l.warnings, p+": "+w)
 		}
 		errs = append(errs, rep.errs...)
-		reports = append(reports, rep)
+		reports = append(reports, rep.fileReport)
 	}
 	for _, ds := range cfg.Datasources {
 		for _, p := range ds.SeriesFiles {
@@ -103,6 +121,37 @@ func load(path string) (*loaded, []fileReport, error) {
 		return nil, reports, errors.Join(errs...)
 	}
 	return l, reports, nil
+}
+
+// parsedRuleFile is a rule file's report with the file, if it parsed.
+type parsedRuleFile struct {
+	fileReport
+	file *rules.File
+}
+
+// ruleFileReport parses one rule file and reports what it holds.
+func ruleFileReport(p string) parsedRuleFile {
+	rep := parsedRuleFile{fileReport: fileReport{path: p}}
+	f, errs := rules.ParseFile(p)
+	rep.errs = errs
+	if f != nil {
+		rep.file = f
+		rep.alerting, rep.recording = f.RuleCount()
+		if len(f.Groups) == 0 {
+			// Prometheus accepts it; it is most likely not meant.
+			rep.warnings = append(rep.warnings, "the file has no rule groups")
+		}
+	}
+	return rep
+}
+
+// prefixLines prefixes each line of err with path.
+func prefixLines(path string, err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = path + ": " + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // checkDatasources reports groups that name a datasource the config does

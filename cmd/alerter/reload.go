@@ -36,8 +36,11 @@ type reloaderOptions struct {
 // POST /-/reload. A configuration that fails to load or apply is refused
 // and the running one stays.
 type reloader struct {
-	opts        reloaderOptions
-	mu          sync.Mutex // one reload at a time
+	opts reloaderOptions
+	mu   sync.Mutex // one reload at a time
+	// running summarises the configuration running now (nil before the
+	// first), for losesEverything.
+	running     *summary
 	lastOK      prometheus.Gauge
 	lastSuccess prometheus.Gauge
 	reloads     *prometheus.CounterVec
@@ -66,6 +69,10 @@ func (r *reloader) reload(ctx context.Context) error {
 	defer r.mu.Unlock()
 	l, _, err := loadFrugally(r.opts.configFile)
 	if err == nil {
+		r.logWarnings(l)
+		err = losesEverything(r.running, l)
+	}
+	if err == nil {
 		err = r.applyLocked(ctx, l)
 	}
 	if err != nil {
@@ -79,10 +86,42 @@ func (r *reloader) reload(ctx context.Context) error {
 	return nil
 }
 
+// summary is what losesEverything compares of two configurations.
+type summary struct {
+	hasRoute bool
+	rules    int
+}
+
+// losesEverything refuses a reload that would stop all notifications or
+// all rules that the running configuration has: what a file written half
+// (a config management tool, an editor saving in place) looks like. At
+// start-up such a file is taken as it is; a restart applies it.
+func losesEverything(running *summary, next *loaded) error {
+	if running == nil {
+		return nil
+	}
+	if running.hasRoute && !next.cfg.HasRoute() {
+		return fmt.Errorf("%s has no route: it would stop every notification, so it is not reloaded (restart alerter to run without routing)", next.cfg.Path)
+	}
+	if n := running.rules; n > 0 && next.ruleCount() == 0 {
+		return fmt.Errorf("%s names no rules (the running configuration has %d): it would stop every rule, so it is not reloaded (restart alerter to run without rules)", next.cfg.Path, n)
+	}
+	return nil
+}
+
+// logWarnings logs what the configuration holds that is legal but likely
+// not meant.
+func (r *reloader) logWarnings(l *loaded) {
+	for _, w := range l.warnings {
+		r.opts.logger.Warn("Configuration warning", "warning", w)
+	}
+}
+
 // apply applies a loaded configuration (the first one, at start-up).
 func (r *reloader) apply(ctx context.Context, l *loaded) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.logWarnings(l)
 	if err := r.applyLocked(ctx, l); err != nil {
 		r.lastOK.Set(0)
 		return err
@@ -112,6 +151,7 @@ func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
 	if r.opts.backtester != nil {
 		r.opts.backtester.set(l, ds, ext)
 	}
+	r.running = &summary{hasRoute: l.cfg.HasRoute(), rules: l.ruleCount()}
 	r.lastOK.Set(1)
 	r.lastSuccess.SetToCurrentTime()
 	return nil

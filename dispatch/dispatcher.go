@@ -78,7 +78,7 @@ type Dispatcher struct {
 	groups map[groupID]*aggrGroup
 
 	failMu   sync.Mutex
-	failures map[string]string // last error per notification log key
+	failures map[string]string // class of the last failure per receiver and integration
 }
 
 // NewDispatcher returns a dispatcher. Its aggregation groups (each a timer)

@@ -102,7 +102,7 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		start := time.Now()
 		err := d.deliver(ctx, in, b)
 		d.metrics.observeNotification(receiver, in.Kind, time.Since(start), err)
-		d.noteOutcome(key, receiver, in, err)
+		d.noteOutcome(ag, receiver, in, err)
 		if err != nil {
 			return false
 		}
@@ -175,31 +175,35 @@ func (d *Dispatcher) record(ctx context.Context, in Integration, b *Batch, attem
 	d.history.Record(context.WithoutCancel(ctx), a)
 }
 
-// noteOutcome logs a delivery failure when it differs from the last one for
-// the same integration and group, and the recovery after one.
-func (d *Dispatcher) noteOutcome(key, receiver string, in Integration, err error) {
+// noteOutcome logs a delivery failure when its class (FailureReason) differs
+// from the last one of the same integration, and the recovery after one. A
+// dead receiver fails for every group at every flush with a different
+// text each time; the log gets one line when it starts failing, one when
+// the kind of failure changes, and one when it works again. The history
+// and alerter_notifications_failed_total keep every attempt.
+func (d *Dispatcher) noteOutcome(ag *aggrGroup, receiver string, in Integration, err error) {
+	integration := in.Kind + "/" + strconv.Itoa(in.Index)
 	if err != nil && d.ctx.Err() != nil {
 		// A reload or shutdown cut the delivery short: not a failure of
 		// the receiver.
-		d.logger.Debug("Notification cancelled by a reload or shutdown", "receiver", receiver, "integration", in.Kind+"/"+strconv.Itoa(in.Index), "err", err)
+		d.logger.Debug("Notification cancelled by a reload or shutdown", "receiver", receiver, "integration", integration, "err", err)
 		return
 	}
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
+	class := FailureReason(err)
+	key := receiver + "/" + integration
 	d.failMu.Lock()
 	last, had := d.failures[key]
-	if msg == "" {
+	if class == "" {
 		delete(d.failures, key)
 	} else {
-		d.failures[key] = msg
+		d.failures[key] = class
 	}
 	d.failMu.Unlock()
 	switch {
-	case err != nil && msg != last:
-		d.logger.Warn("Notification failed", "receiver", receiver, "integration", in.Kind+"/"+strconv.Itoa(in.Index), "err", err)
+	case err != nil && class != last:
+		d.logger.Warn("Notification failed; further failures of this kind are counted, not logged",
+			"receiver", receiver, "integration", integration, "reason", class, "group", ag.key, "err", err)
 	case err == nil && had:
-		d.logger.Info("Notification delivered again after failures", "receiver", receiver, "integration", in.Kind+"/"+strconv.Itoa(in.Index))
+		d.logger.Info("Notification delivered again after failures", "receiver", receiver, "integration", integration)
 	}
 }

@@ -20,8 +20,9 @@ import (
 // Options.Retention is zero (Alertmanager's --data.retention default).
 const DefaultRetention = 120 * time.Hour
 
-// gcInterval is how often Run collects garbage.
-const gcInterval = 15 * time.Minute
+// DefaultGCInterval is how often Run collects garbage when
+// Options.GCInterval is zero (Alertmanager's --data.maintenance-interval).
+const DefaultGCInterval = 15 * time.Minute
 
 // Persister makes silences durable. It is implemented by the storage
 // package; a nil Persister keeps silences in memory only.
@@ -37,6 +38,7 @@ type Options struct {
 	Persister  Persister             // nil: memory only
 	Now        func() time.Time      // clock; default time.Now
 	Retention  time.Duration         // how long expired silences are kept; default DefaultRetention
+	GCInterval time.Duration         // how often Run collects garbage; default DefaultGCInterval
 	Logger     *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // nil: no metrics
 }
@@ -47,6 +49,9 @@ func (o *Options) validate() error {
 	}
 	if o.Retention == 0 {
 		o.Retention = DefaultRetention
+	}
+	if o.GCInterval <= 0 {
+		o.GCInterval = DefaultGCInterval
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -72,6 +77,8 @@ type Store struct {
 	persister Persister
 	now       func() time.Time
 	retention time.Duration
+	// gcInterval is how often Run collects garbage.
+	gcInterval time.Duration
 	logger    *slog.Logger
 	gcDeleted prometheus.Counter
 	seed      maphash.Seed
@@ -94,7 +101,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{
 		persister: opts.Persister,
 		now:       opts.Now,
-		retention: opts.Retention,
+		retention: opts.Retention, gcInterval: opts.GCInterval,
 		logger:    opts.Logger.With("component", "silences"),
 		seed:      maphash.MakeSeed(),
 		silences:  make(map[string]*entry),
@@ -414,7 +421,7 @@ func (s *Store) GC(ctx context.Context) (int, error) {
 
 // Run collects garbage every 15 minutes until ctx is done.
 func (s *Store) Run(ctx context.Context) {
-	t := time.NewTicker(gcInterval)
+	t := time.NewTicker(s.gcInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -35,8 +35,9 @@ const (
 	historyMaxAlerts = 100
 	// historyBatch is the most rows written in one transaction.
 	historyBatch = 1000
-	// historyGCInterval is how often Run deletes attempts past retention.
-	historyGCInterval = 15 * time.Minute
+	// DefaultHistoryGCInterval is how often Run deletes attempts past
+	// retention when HistoryOptions.GCInterval is zero.
+	DefaultHistoryGCInterval = 15 * time.Minute
 	// historyFlushTimeout bounds the last flush when Run ends.
 	historyFlushTimeout = 10 * time.Second
 )
@@ -46,6 +47,9 @@ type HistoryOptions struct {
 	// Retention is how long attempts are kept; 0 means
 	// DefaultHistoryRetention.
 	Retention time.Duration
+	// GCInterval is how often Run deletes attempts past the retention; 0
+	// means DefaultHistoryGCInterval.
+	GCInterval time.Duration
 	// QueueSize bounds the attempts waiting to be written; 0 means
 	// DefaultHistoryQueue.
 	QueueSize int
@@ -65,6 +69,8 @@ type HistoryOptions struct {
 type History struct {
 	db        *DB
 	retention time.Duration
+	// gcInterval is how often Run deletes expired attempts.
+	gcInterval time.Duration
 	size      int
 	logger    *slog.Logger
 	dropped   *prometheus.CounterVec
@@ -112,6 +118,9 @@ func NewHistory(db *DB, opts HistoryOptions) *History {
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultHistoryRetention
 	}
+	if opts.GCInterval <= 0 {
+		opts.GCInterval = DefaultHistoryGCInterval
+	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultHistoryQueue
 	}
@@ -119,7 +128,7 @@ func NewHistory(db *DB, opts HistoryOptions) *History {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &History{
-		db: db, retention: opts.Retention, size: opts.QueueSize, logger: opts.Logger,
+		db: db, retention: opts.Retention, gcInterval: opts.GCInterval, size: opts.QueueSize, logger: opts.Logger,
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alerter_notification_history_dropped_total",
 			Help: "Delivery attempts not recorded in the notification history, by reason: queue_full (the writer fell behind) or write_error.",
@@ -161,7 +170,7 @@ func (h *History) Record(_ context.Context, a dispatch.Attempt) {
 // than the retention.
 func (h *History) Run(ctx context.Context) {
 	h.deleteExpiredLogged(ctx)
-	gc := time.NewTicker(historyGCInterval)
+	gc := time.NewTicker(h.gcInterval)
 	defer gc.Stop()
 	for {
 		select {

@@ -243,7 +243,7 @@ func TestHistoryRunDeletesExpired(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, got, 2, "written without waiting for anything")
 
-		time.Sleep(historyGCInterval)
+		time.Sleep(DefaultHistoryGCInterval)
 		synctest.Wait()
 		got, err = h.List(ctx, HistoryFilter{})
 		require.NoError(t, err)

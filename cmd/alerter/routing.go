@@ -34,6 +34,8 @@ type routing struct {
 	history  *storage.History
 	metrics  *dispatch.Metrics
 	logger   *slog.Logger
+	// gcEvery is how often expired notification log entries are deleted.
+	gcEvery time.Duration
 	// slackMessages remembers the Slack messages update_message edits.
 	slackMessages notifiers.SlackMemory
 
@@ -125,15 +127,16 @@ func (r *routing) stop() {
 }
 
 // run collects garbage until ctx ends: resolved alerts every minute,
-// expired notification log entries and silences every 15 minutes. The
-// notification history writes and expires attempts meanwhile.
+// expired notification log entries, silences and history every maintenance
+// interval (dataLifetime.interval). The notification history writes
+// attempts meanwhile.
 func (r *routing) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.silences.Run(ctx) })
 	wg.Go(func() { r.history.Run(ctx) })
 	alerts := time.NewTicker(time.Minute)
 	defer alerts.Stop()
-	logs := time.NewTicker(15 * time.Minute)
+	logs := time.NewTicker(r.gcEvery)
 	defer logs.Stop()
 	for {
 		select {
@@ -199,10 +202,31 @@ func labelSet(ls labels.Labels) model.LabelSet {
 	return out
 }
 
+// dataLifetime says how long expired data is kept (--data.retention) and
+// how often it is deleted (--data.maintenance-interval).
+type dataLifetime struct {
+	retention   time.Duration
+	maintenance time.Duration // 0: derived from retention
+}
+
+// maxMaintenanceInterval is Alertmanager's default maintenance interval.
+const maxMaintenanceInterval = 15 * time.Minute
+
+// interval returns how often expired data is deleted: the interval set,
+// or a tenth of the retention (at least a second, at most 15 minutes), so
+// that a short retention is kept to and not overrun by 15 minutes.
+func (d dataLifetime) interval() time.Duration {
+	if d.maintenance > 0 {
+		return d.maintenance
+	}
+	return min(max(d.retention/10, time.Second), maxMaintenanceInterval)
+}
+
 // newRouting opens the long-lived routing state from db.
-func newRouting(ctx context.Context, db *storage.DB, retention time.Duration, reg prometheus.Registerer, logger *slog.Logger) (*routing, error) {
+func newRouting(ctx context.Context, db *storage.DB, data dataLifetime, reg prometheus.Registerer, logger *slog.Logger) (*routing, error) {
+	retention := data.retention
 	sils, err := silences.New(ctx, silences.Options{
-		Persister: db.Silences(), Retention: retention, Logger: logger, Registerer: reg,
+		Persister: db.Silences(), Retention: retention, GCInterval: data.interval(), Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
@@ -215,7 +239,9 @@ func newRouting(ctx context.Context, db *storage.DB, retention time.Duration, re
 		Name: "alerter_notification_log_entries",
 		Help: "Entries of the notification log (each written to disk before it counts here).",
 	}, func() float64 { return float64(nflog.Len()) }))
-	history := storage.NewHistory(db, storage.HistoryOptions{Retention: retention, Registerer: reg, Logger: logger})
+	history := storage.NewHistory(db, storage.HistoryOptions{
+		Retention: retention, GCInterval: data.interval(), Registerer: reg, Logger: logger,
+	})
 	return &routing{
 		store:    dispatch.NewStore(config.DefaultResolveTimeout, nil),
 		silences: sils,
@@ -223,6 +249,7 @@ func newRouting(ctx context.Context, db *storage.DB, retention time.Duration, re
 		history:  history,
 		metrics:  dispatch.NewMetrics(reg),
 		logger:   logger,
+		gcEvery:  data.interval(),
 	}, nil
 }
 

@@ -38,6 +38,9 @@ type serverFlags struct {
 	logLevel      string
 	logFormat     string
 	dataRetention time.Duration
+	// maintenance is how often expired data is deleted; 0: derived
+	// from dataRetention.
+	maintenance time.Duration
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -52,6 +55,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	fs.DurationVar(&f.dataRetention, "data.retention", 120*time.Hour, "how long expired silences and notification log entries, and the notification history, are kept")
+	fs.DurationVar(&f.maintenance, "data.maintenance-interval", 0, "how often expired silences, notification log entries and history are deleted (0: a tenth of --data.retention, at most 15m)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -138,7 +142,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	})
 	defer sources.close()
 
-	rt, err := newRouting(ctx, db, flags.dataRetention, reg, logger.With("component", "dispatch"))
+	rt, err := newRouting(ctx, db, dataLifetime{flags.dataRetention, flags.maintenance}, reg, logger.With("component", "dispatch"))
 	if err != nil {
 		return err
 	}

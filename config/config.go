@@ -96,6 +96,8 @@ type Datasource struct {
 	// that its errors carry a position.
 	HTTPConfig     commoncfg.HTTPClientConfig `yaml:"-"`
 	HTTPConfigNode yaml.Node                  `yaml:"http_config"`
+	// MaxResponseSize bounds the body of an answer (default 32MiB).
+	MaxResponseSize ByteSize `yaml:"max_response_size"`
 
 	// For type embedded: series files in promtool notation replayed from
 	// start-up, how often alerter's own metrics are recorded, and how long
@@ -293,6 +295,9 @@ func (ds *Datasource) validate(dir string) []error {
 	case TypeEmbedded:
 		if ds.URL != "" {
 			errs = append(errs, errors.New("url is not used by type embedded"))
+		}
+		if ds.MaxResponseSize != 0 {
+			errs = append(errs, errors.New("max_response_size is only for type prometheus"))
 		}
 		if ds.ScrapeInterval == 0 {
 			ds.ScrapeInterval = Duration(DefaultScrapeInterval)

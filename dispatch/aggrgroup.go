@@ -61,14 +61,21 @@ func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet) *aggrGroup {
 // start makes the first flush come after wait.
 func (ag *aggrGroup) start(wait time.Duration) { ag.timer.Reset(wait) }
 
-// insert adds or replaces an alert. The caller holds the dispatcher's lock
-// for reading, so the group cannot be removed meanwhile.
-func (ag *aggrGroup) insert(a *Alert) {
+// insert adds or replaces an alert, unless it is new and the group holds
+// max alerts already (0: no limit); it reports whether the alert is in the
+// group. The caller holds the dispatcher's lock for reading, so the group
+// cannot be removed meanwhile.
+func (ag *aggrGroup) insert(a *Alert, max int) bool {
 	ag.mu.Lock()
-	if old, ok := ag.alerts[a.fp]; !ok || !old.UpdatedAt.After(a.UpdatedAt) {
+	defer ag.mu.Unlock()
+	old, ok := ag.alerts[a.fp]
+	switch {
+	case !ok && max > 0 && len(ag.alerts) >= max:
+		return false
+	case !ok || !old.UpdatedAt.After(a.UpdatedAt):
 		ag.alerts[a.fp] = a
 	}
-	ag.mu.Unlock()
+	return true
 }
 
 // snapshot returns the group's alerts sorted by labels, as Alertmanager

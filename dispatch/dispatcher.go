@@ -29,7 +29,18 @@ type Options struct {
 	// MinFlushTimeout is the least time a flush may take (retries
 	// included); the deadline is max(group_interval, this). Default 10s.
 	MinFlushTimeout time.Duration
+	// MaxGroups bounds the aggregation groups (Alertmanager's
+	// --dispatch.max-number-of-aggregation-groups) and MaxAlertsPerGroup
+	// the alerts of one group; zero means no limit. An alert that would
+	// exceed one is not grouped (not notified) and is counted.
+	MaxGroups, MaxAlertsPerGroup int
 }
+
+// Reasons for keeping an alert out of an aggregation group.
+const (
+	NotGroupedGroupsLimit   = "aggregation_groups_limit"
+	NotGroupedPerGroupLimit = "alerts_per_group_limit"
+)
 
 func (o *Options) validate() error {
 	var errs []error
@@ -64,6 +75,10 @@ type Dispatcher struct {
 	metrics         *Metrics
 	now             func() time.Time
 	minFlushTimeout time.Duration
+	maxGroups       int
+	maxPerGroup     int
+	// limitLogged remembers the limits already logged as reached.
+	limitLogged sync.Map
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -105,6 +120,7 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log, history: opts.History,
 		logger: opts.Logger, metrics: opts.Metrics, now: opts.Now,
 		minFlushTimeout: opts.MinFlushTimeout,
+		maxGroups:       opts.MaxGroups, maxPerGroup: opts.MaxAlertsPerGroup,
 		ctx:             ctx, cancel: cancel,
 		groups:   map[groupID]*aggrGroup{},
 		failures: map[string]string{},
@@ -162,7 +178,7 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 	id := groupID{route: r, fp: labels.Fingerprint()}
 	d.mu.RLock()
 	if ag := d.groups[id]; ag != nil {
-		ag.insert(a)
+		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
 		d.mu.RUnlock()
 		return
 	}
@@ -171,20 +187,37 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ag := d.groups[id]; ag != nil {
-		ag.insert(a)
+		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
 		return
 	}
 	if d.ctx.Err() != nil {
 		return // stopped: a newer dispatcher has the alert
 	}
+	if d.maxGroups > 0 && len(d.groups) >= d.maxGroups {
+		d.inserted(false, NotGroupedGroupsLimit, d.maxGroups)
+		return
+	}
 	ag := newAggrGroup(d, id, labels)
 	d.groups[id] = ag
-	ag.insert(a)
+	ag.insert(a, 0)
 	wait := r.Opts.GroupWait
 	if a.StartsAt.Add(wait).Before(now) {
 		wait = 0 // the alert started long ago: flush at once
 	}
 	ag.start(wait)
+}
+
+// inserted counts an alert that a limit kept out of its group, and logs the
+// first time each limit is reached.
+func (d *Dispatcher) inserted(ok bool, reason string, limit int) {
+	if ok {
+		return
+	}
+	d.metrics.notGrouped(reason)
+	if _, logged := d.limitLogged.LoadOrStore(reason, true); !logged {
+		d.logger.Warn("Dispatch limit reached: alerts beyond it are not grouped or notified; they are counted in alerter_dispatch_alerts_not_grouped_total",
+			"reason", reason, "limit", limit)
+	}
 }
 
 // removeIfEmpty takes an empty group out of the map; the group's goroutine

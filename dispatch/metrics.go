@@ -13,6 +13,10 @@ type Metrics struct {
 	notifications *prometheus.CounterVec
 	failed        *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
+	// refused counts alerts the store refused and alerts the dispatcher
+	// did not group, by reason.
+	refused   *prometheus.CounterVec
+	ungrouped *prometheus.CounterVec
 }
 
 // NewMetrics registers the dispatch metrics with reg (nil: unregistered).
@@ -35,11 +39,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to deliver a notification, retries included.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"integration"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_alerts_rejected_total",
+			Help: "New alerts refused because the store holds its limit, by reason (alerts_limit, per_alertname_limit).",
+		}, []string{"reason"}),
+		ungrouped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_dispatch_alerts_not_grouped_total",
+			Help: "Alerts kept out of an aggregation group by a limit, by reason (aggregation_groups_limit, alerts_per_group_limit).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.notifications, m.failed, m.latency)
+		reg.MustRegister(m.received, m.notifications, m.failed, m.latency, m.refused, m.ungrouped)
 	}
 	return m
+}
+
+func (m *Metrics) rejected(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) notGrouped(reason string) {
+	if m != nil {
+		m.ungrouped.WithLabelValues(reason).Inc()
+	}
 }
 
 func (m *Metrics) observeNotification(receiver, integration string, d time.Duration, err error) {

@@ -1,6 +1,8 @@
 package dispatch
 
 import (
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +20,13 @@ const storeShards = 32
 type Store struct {
 	now            func() time.Time
 	resolveTimeout time.Duration
+	limits         StoreLimits
+	metrics        *Metrics
+
+	// countMu guards count and byName; taken after a shard's lock.
+	countMu sync.Mutex
+	count   int
+	byName  map[model.LabelValue]int // alerts per alertname, with a per-alertname limit
 
 	// swap is held for reading by Put and for writing while the
 	// dispatcher is replaced, so that no alert reaches the old
@@ -57,25 +66,121 @@ func (s *Store) SetResolveTimeout(d time.Duration) {
 	s.swap.Unlock()
 }
 
+// StoreLimits bound what a Store keeps, so that a flood of alerts cannot
+// exhaust memory; zero means no limit. Alerts already stored are always
+// updated; only new ones are refused.
+type StoreLimits struct {
+	// Alerts is the most alerts stored, resolved ones included until
+	// they are collected.
+	Alerts int
+	// PerAlertName is the most alerts stored with one alertname
+	// (Alertmanager's --alerts.per-alertname-limit).
+	PerAlertName int
+}
+
+// Reasons for refusing an alert, as alerter_alerts_rejected_total counts them.
+const (
+	RejectAlertsLimit       = "alerts_limit"
+	RejectPerAlertNameLimit = "per_alertname_limit"
+)
+
+// LimitError reports the alerts of one Put that the store refused.
+type LimitError struct {
+	Refused, Total int
+	// Reason is the reason of the first refusal; Limit its limit.
+	Reason string
+	Limit  int
+	// AlertName is the alertname that reached its limit, for
+	// RejectPerAlertNameLimit.
+	AlertName model.LabelValue
+}
+
+func (e *LimitError) Error() string {
+	if e.Reason == RejectPerAlertNameLimit {
+		return fmt.Sprintf("%d of %d alerts refused: the store holds its limit of %d alerts named %q", e.Refused, e.Total, e.Limit, e.AlertName)
+	}
+	return fmt.Sprintf("%d of %d alerts refused: the store holds its limit of %d alerts", e.Refused, e.Total, e.Limit)
+}
+
+// SetLimits sets the store's limits and the metrics that count what they
+// refuse. Call it before the store is used.
+func (s *Store) SetLimits(l StoreLimits, m *Metrics) {
+	s.limits, s.metrics = l, m
+	if l.PerAlertName > 0 {
+		s.byName = map[model.LabelValue]int{}
+	}
+}
+
 // Put stores alerts (already validated), merging each with the stored alert
-// of the same labels, and routes them. It takes ownership of alerts.
-func (s *Store) Put(alerts []*Alert) {
+// of the same labels, and routes them. It takes ownership of alerts. New
+// alerts beyond the store's limits are refused: the error is a *LimitError
+// and the others are stored.
+func (s *Store) Put(alerts []*Alert) error {
 	s.swap.RLock()
 	defer s.swap.RUnlock()
 	now := s.now()
+	var lerr *LimitError
 	for i, a := range alerts {
 		a.prepare(now, s.resolveTimeout)
 		sh := s.shard(a.fp)
 		sh.mu.Lock()
 		if old, ok := sh.alerts[a.fp]; ok {
 			a = merge(old, a)
+		} else if reason, limit := s.admit(a); reason != "" {
+			sh.mu.Unlock()
+			if lerr == nil {
+				lerr = &LimitError{Total: len(alerts), Reason: reason, Limit: limit, AlertName: a.Labels[model.AlertNameLabel]}
+			}
+			lerr.Refused++
+			s.metrics.rejected(reason)
+			alerts[i] = nil
+			continue
 		}
 		sh.alerts[a.fp] = a
 		sh.mu.Unlock()
 		alerts[i] = a
 	}
-	if s.disp != nil {
+	if lerr != nil {
+		alerts = slices.DeleteFunc(alerts, func(a *Alert) bool { return a == nil })
+	}
+	if s.disp != nil && len(alerts) > 0 {
 		s.disp.ingest(alerts)
+	}
+	if lerr != nil {
+		return lerr
+	}
+	return nil
+}
+
+// admit counts a new alert in, or returns the reason and limit that
+// refuse it. The caller holds the alert's shard lock.
+func (s *Store) admit(a *Alert) (reason string, limit int) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	if s.limits.Alerts > 0 && s.count >= s.limits.Alerts {
+		return RejectAlertsLimit, s.limits.Alerts
+	}
+	name := a.Labels[model.AlertNameLabel]
+	if s.byName != nil && s.byName[name] >= s.limits.PerAlertName {
+		return RejectPerAlertNameLimit, s.limits.PerAlertName
+	}
+	s.count++
+	if s.byName != nil {
+		s.byName[name]++
+	}
+	return "", 0
+}
+
+// release counts a dropped alert out. The caller holds its shard lock.
+func (s *Store) release(a *Alert) {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	s.count--
+	if s.byName != nil {
+		name := a.Labels[model.AlertNameLabel]
+		if s.byName[name]--; s.byName[name] <= 0 {
+			delete(s.byName, name)
+		}
 	}
 }
 
@@ -149,6 +254,7 @@ func (s *Store) GC() int {
 		for fp, a := range sh.alerts {
 			if a.ResolvedAt(now) {
 				delete(sh.alerts, fp)
+				s.release(a)
 				dropped = append(dropped, a)
 			}
 		}

@@ -75,7 +75,7 @@ func (b *backtestBody) parse(now time.Time) (BacktestRequest, error) {
 // already running, a 429.
 func (h *handler) backtest(w http.ResponseWriter, r *http.Request) {
 	var body backtestBody
-	if err := readJSON(r, nil, &body, true); err != nil {
+	if err := readJSON(r, &body, true); err != nil {
 		writeJSON(w, bodyErrorStatus(err), apiResponse{Status: "error", ErrorType: "bad_data", Error: err.Error()})
 		return
 	}

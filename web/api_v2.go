@@ -78,6 +78,10 @@ type alertGroup struct {
 // a few hundred alerts per request.
 const maxAlertsBody = 8 << 20
 
+// maxConcurrentAlertPosts bounds the POST /api/v2/alerts bodies read and
+// decoded at once.
+const maxConcurrentAlertPosts = 2
+
 func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
 	// Decoding from one reused buffer allocates less than a json.Decoder
 	// refilling its own.
@@ -91,8 +95,21 @@ func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
 			h.bodies.Put(buf)
 		}
 	}()
+	if err := readJSONBody(r, buf); err != nil {
+		apiError(w, bodyErrorStatus(err), err)
+		return
+	}
+	// Few bodies are decoded at a time: each can be maxAlertsBody and
+	// decodes to many times that, so that concurrent floods queue rather
+	// than add up. Reading bodies is not held up by slow senders.
+	select {
+	case h.alertPosts <- struct{}{}:
+		defer func() { <-h.alertPosts }()
+	case <-r.Context().Done():
+		return
+	}
 	var in []postableAlert
-	if err := readJSON(r, buf, &in, false); err != nil {
+	if err := decodeJSON(buf.Bytes(), &in, false); err != nil {
 		apiError(w, bodyErrorStatus(err), err)
 		return
 	}
@@ -124,7 +141,12 @@ func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, errors.Join(errs...))
 		return
 	}
-	h.opts.Routing.Store().Put(alerts)
+	if err := h.opts.Routing.Store().Put(alerts); err != nil {
+		// The others were stored; a sender that retries later sends
+		// them again, which is harmless.
+		apiError(w, http.StatusTooManyRequests, err)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

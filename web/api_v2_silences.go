@@ -124,7 +124,7 @@ func sortSilences(ss []gettableSilence) {
 
 func (h *handler) postSilence(w http.ResponseWriter, r *http.Request) {
 	var in silenceJSON
-	if err := readJSON(r, nil, &in, false); err != nil {
+	if err := readJSON(r, &in, false); err != nil {
 		apiError(w, bodyErrorStatus(err), err)
 		return
 	}

@@ -33,18 +33,30 @@ func jsonContentType(r *http.Request) bool {
 
 // readJSON decodes the body of r, which must be exactly one JSON value of
 // type application/json, into v. Unknown object fields are refused when
-// strict is set. buf, if not nil, is used to read the body.
-func readJSON(r *http.Request, buf *bytes.Buffer, v any, strict bool) error {
+// strict is set.
+func readJSON(r *http.Request, v any, strict bool) error {
+	var buf bytes.Buffer
+	if err := readJSONBody(r, &buf); err != nil {
+		return err
+	}
+	return decodeJSON(buf.Bytes(), v, strict)
+}
+
+// readJSONBody reads the body of r, which must be of type
+// application/json, into buf.
+func readJSONBody(r *http.Request, buf *bytes.Buffer) error {
 	if !jsonContentType(r) {
 		return &bodyError{http.StatusUnsupportedMediaType, errBodyType}
-	}
-	if buf == nil {
-		buf = new(bytes.Buffer)
 	}
 	if _, err := buf.ReadFrom(r.Body); err != nil {
 		return &bodyError{bodyStatus(err), fmt.Errorf("reading the body: %w", err)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
+	return nil
+}
+
+// decodeJSON decodes body, which must be exactly one JSON value, into v.
+func decodeJSON(body []byte, v any, strict bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
 		dec.DisallowUnknownFields()
 	}

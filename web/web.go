@@ -69,7 +69,7 @@ func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{opts: opts}
+	h := &handler{opts: opts, alertPosts: make(chan struct{}, maxConcurrentAlertPosts)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/rules", h.rules)
 	mux.HandleFunc("GET /api/v1/alerts", h.alerts)
@@ -177,6 +177,8 @@ type handler struct {
 	ui   *ui
 	// bodies holds request body buffers for reuse.
 	bodies sync.Pool
+	// alertPosts holds a token per alert post being decoded.
+	alertPosts chan struct{}
 }
 
 func (h *handler) healthy(w http.ResponseWriter, _ *http.Request) {

@@ -177,7 +177,7 @@ func backtestOptions(l *loaded, f backtestFlags, running map[string]evaluator.Da
 		}
 		c, err := promapi.New(promapi.Options{
 			Name: dc.Name, URL: dc.URL, Timeout: max(time.Duration(dc.Timeout), f.queryTimeout), HTTPConfig: dc.HTTPConfig,
-			UserAgent: "alerter/" + version(),
+			UserAgent: "alerter/" + version(), MaxResponseSize: int64(dc.MaxResponseSize),
 		})
 		if err != nil {
 			closeAll()

@@ -150,7 +150,9 @@ func TestRoutingHistoryAndReceiverTest(t *testing.T) {
 	db, err := storage.Open(ctx, t.TempDir())
 	require.NoError(t, err)
 	defer db.Close()
-	rt, err := newRouting(ctx, db, dataLifetime{retention: time.Hour}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	rt, err := newRouting(ctx, routingOptions{
+		db: db, data: dataLifetime{retention: time.Hour}, reg: prometheus.NewRegistry(), logger: slog.New(slog.DiscardHandler),
+	})
 	require.NoError(t, err)
 	rc, err := rt.prepare(cfg, "http://alerter.example")
 	require.NoError(t, err)

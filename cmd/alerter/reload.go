@@ -197,7 +197,7 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 		case config.TypePrometheus:
 			c, err := promapi.New(promapi.Options{
 				Name: dc.Name, URL: dc.URL, Timeout: time.Duration(dc.Timeout), HTTPConfig: dc.HTTPConfig,
-				UserAgent: "alerter/" + version(),
+				UserAgent: "alerter/" + version(), MaxResponseSize: int64(dc.MaxResponseSize),
 			})
 			if err != nil {
 				return nil, fmt.Errorf("datasource %q: %w", dc.Name, err)
@@ -262,6 +262,6 @@ func (s *sources) close() {
 // changed datasource are restarted with a new client.
 func fingerprint(dc config.Datasource) string {
 	node, _ := yaml.Marshal(&dc.HTTPConfigNode)
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%v|%s", dc.Type, dc.URL, dc.Timeout, node))
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%v|%d|%s", dc.Type, dc.URL, dc.Timeout, dc.MaxResponseSize, node))
 	return hex.EncodeToString(sum[:8])
 }

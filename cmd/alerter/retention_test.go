@@ -40,7 +40,9 @@ func TestShortRetentionIsKept(t *testing.T) {
 		db, err := storage.Open(ctx, t.TempDir())
 		require.NoError(t, err)
 		defer db.Close()
-		rt, err := newRouting(ctx, db, dataLifetime{retention: 2 * time.Minute}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		rt, err := newRouting(ctx, routingOptions{
+			db: db, data: dataLifetime{retention: 2 * time.Minute}, reg: prometheus.NewRegistry(), logger: slog.New(slog.DiscardHandler),
+		})
 		require.NoError(t, err)
 		done := make(chan struct{})
 		go func() {

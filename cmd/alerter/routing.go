@@ -36,6 +36,9 @@ type routing struct {
 	logger   *slog.Logger
 	// gcEvery is how often expired notification log entries are deleted.
 	gcEvery time.Duration
+	limits  routingLimits
+	// refusing is set while the store refuses the evaluator's new alerts.
+	refusing atomic.Bool
 	// slackMessages remembers the Slack messages update_message edits.
 	slackMessages notifiers.SlackMemory
 
@@ -86,6 +89,7 @@ func (r *routing) prepare(cfg *config.Config, externalURL string) (*routingConfi
 		History:       r.history,
 		Logger:        r.logger,
 		Metrics:       r.metrics,
+		MaxGroups:     r.limits.groups, MaxAlertsPerGroup: r.limits.perGroup,
 	})
 	if err != nil {
 		return nil, err
@@ -193,7 +197,16 @@ func (r *routing) Send(_ context.Context, alerts []evaluator.PostableAlert) {
 			GeneratorURL: a.GeneratorURL,
 		}
 	}
-	r.store.Put(out)
+	err := r.store.Put(out)
+	// Logged when refusals start and when they stop; every refused alert
+	// is counted in alerter_alerts_rejected_total.
+	if refusing := err != nil; r.refusing.Swap(refusing) != refusing {
+		if refusing {
+			r.logger.Warn("The alert store refuses new alerts of rules", "err", err)
+		} else {
+			r.logger.Info("The alert store takes new alerts of rules again")
+		}
+	}
 }
 
 func labelSet(ls labels.Labels) model.LabelSet {
@@ -222,8 +235,25 @@ func (d dataLifetime) interval() time.Duration {
 	return min(max(d.retention/10, time.Second), maxMaintenanceInterval)
 }
 
-// newRouting opens the long-lived routing state from db.
-func newRouting(ctx context.Context, db *storage.DB, data dataLifetime, reg prometheus.Registerer, logger *slog.Logger) (*routing, error) {
+// routingLimits bound the alert store and the aggregation groups (the
+// --alerts.* and --dispatch.max-* flags); zero means no limit.
+type routingLimits struct {
+	store            dispatch.StoreLimits
+	groups, perGroup int
+}
+
+// routingOptions are the long-lived routing state's settings.
+type routingOptions struct {
+	db     *storage.DB
+	data   dataLifetime
+	limits routingLimits
+	reg    prometheus.Registerer
+	logger *slog.Logger
+}
+
+// newRouting opens the long-lived routing state from opts.db.
+func newRouting(ctx context.Context, opts routingOptions) (*routing, error) {
+	db, data, reg, logger := opts.db, opts.data, opts.reg, opts.logger
 	retention := data.retention
 	sils, err := silences.New(ctx, silences.Options{
 		Persister: db.Silences(), Retention: retention, GCInterval: data.interval(), Logger: logger, Registerer: reg,
@@ -242,7 +272,7 @@ func newRouting(ctx context.Context, db *storage.DB, data dataLifetime, reg prom
 	history := storage.NewHistory(db, storage.HistoryOptions{
 		Retention: retention, GCInterval: data.interval(), Registerer: reg, Logger: logger,
 	})
-	return &routing{
+	r := &routing{
 		store:    dispatch.NewStore(config.DefaultResolveTimeout, nil),
 		silences: sils,
 		nflog:    nflog,
@@ -250,7 +280,10 @@ func newRouting(ctx context.Context, db *storage.DB, data dataLifetime, reg prom
 		metrics:  dispatch.NewMetrics(reg),
 		logger:   logger,
 		gcEvery:  data.interval(),
-	}, nil
+		limits:   opts.limits,
+	}
+	r.store.SetLimits(opts.limits.store, r.metrics)
+	return r, nil
 }
 
 // historyView serves the notification history to web.

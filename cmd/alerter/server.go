@@ -41,6 +41,7 @@ type serverFlags struct {
 	// maintenance is how often expired data is deleted; 0: derived
 	// from dataRetention.
 	maintenance time.Duration
+	limits      routingLimits
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -55,6 +56,10 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	fs.DurationVar(&f.dataRetention, "data.retention", 120*time.Hour, "how long expired silences and notification log entries, and the notification history, are kept")
+	fs.IntVar(&f.limits.store.Alerts, "alerts.limit", 200000, "most alerts kept (resolved ones until collected); new alerts beyond it are refused and counted; 0: no limit")
+	fs.IntVar(&f.limits.store.PerAlertName, "alerts.per-alertname-limit", 0, "most alerts kept per alertname, as in Alertmanager; 0: no limit")
+	fs.IntVar(&f.limits.groups, "dispatch.max-number-of-aggregation-groups", 0, "most aggregation groups; alerts that would make more are not notified and are counted; 0: no limit")
+	fs.IntVar(&f.limits.perGroup, "dispatch.max-alerts-per-aggregation-group", 0, "most alerts in one aggregation group; 0: no limit")
 	fs.DurationVar(&f.maintenance, "data.maintenance-interval", 0, "how often expired silences, notification log entries and history are deleted (0: a tenth of --data.retention, at most 15m)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -142,7 +147,10 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	})
 	defer sources.close()
 
-	rt, err := newRouting(ctx, db, dataLifetime{flags.dataRetention, flags.maintenance}, reg, logger.With("component", "dispatch"))
+	rt, err := newRouting(ctx, routingOptions{
+		db: db, data: dataLifetime{flags.dataRetention, flags.maintenance}, limits: flags.limits,
+		reg: reg, logger: logger.With("component", "dispatch"),
+	})
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,17 @@ const (
 	// maxPooledBuffer bounds the buffers kept for reuse, so that one huge
 	// answer does not pin its memory forever.
 	maxPooledBuffer = 4 << 20
+	// DefaultMaxResponseSize bounds an answer's body when
+	// Options.MaxResponseSize is zero: about 100,000 series of a dozen
+	// labels, far more than an alerting rule should return, and little
+	// enough that concurrent queries to a hostile or broken API cannot
+	// exhaust memory.
+	DefaultMaxResponseSize = 32 << 20
 )
+
+// ErrResponseTooLarge is the error of an answer larger than the client's
+// MaxResponseSize.
+var ErrResponseTooLarge = errors.New("the answer is larger than max_response_size")
 
 // Options configure a Client.
 type Options struct {
@@ -61,6 +71,10 @@ type Options struct {
 	HTTPConfig commoncfg.HTTPClientConfig
 	// UserAgent is sent with every query; empty means "alerter".
 	UserAgent string
+	// MaxResponseSize bounds the body of an answer, in bytes; a larger
+	// one fails the query with ErrResponseTooLarge. 0 means
+	// DefaultMaxResponseSize.
+	MaxResponseSize int64
 }
 
 // Client queries one Prometheus-compatible datasource. It is safe for
@@ -71,6 +85,7 @@ type Client struct {
 	redacted string
 	prefix   string // datasource "name" (redacted URL)
 	timeout  time.Duration
+	maxBody  int64
 	// rt sends queries; http (which follows redirects when configured) is
 	// used only for a query whose answer is a redirect. Going to the
 	// round tripper directly saves http.Client's per-request header copies.
@@ -98,6 +113,9 @@ func New(opts Options) (*Client, error) {
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("datasource %q: timeout must not be negative", opts.Name)
 	}
+	if opts.MaxResponseSize < 0 {
+		return nil, fmt.Errorf("datasource %q: max_response_size must not be negative", opts.Name)
+	}
 	cfg := opts.HTTPConfig
 	red := newRedactor(u, &cfg)
 	if err := cfg.Validate(); err != nil {
@@ -123,6 +141,7 @@ func New(opts Options) (*Client, error) {
 		redacted: redacted,
 		prefix:   fmt.Sprintf("datasource %q (%s)", opts.Name, redacted),
 		timeout:  cmp.Or(opts.Timeout, defaultTimeout),
+		maxBody:  cmp.Or(opts.MaxResponseSize, DefaultMaxResponseSize),
 		rt:       hc.Transport,
 		http:     hc,
 		follow:   cfg.FollowRedirects,
@@ -248,7 +267,7 @@ func (c *Client) attempt(ctx context.Context, form string) (vec promql.Vector, r
 	}()
 	buf.Reset()
 	ok := resp.StatusCode/100 == 2
-	if err := readBody(buf, resp, ok); err != nil {
+	if err := c.readBody(buf, resp, ok); err != nil {
 		return nil, reusedConn.Load(), fmt.Errorf("read response (HTTP %d): %w", resp.StatusCode, unwrapURLError(err))
 	}
 	vec, err = c.result(resp.StatusCode, buf.Bytes())
@@ -280,18 +299,26 @@ func isRedirect(code int) bool {
 	return false
 }
 
-// readBody reads a 2xx body whole, and at most maxErrorBody of any other.
-func readBody(buf *bytes.Buffer, resp *http.Response, ok bool) error {
+// readBody reads a 2xx body whole, up to the client's limit, and at most
+// maxErrorBody of any other.
+func (c *Client) readBody(buf *bytes.Buffer, resp *http.Response, ok bool) error {
 	if !ok {
 		_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxErrorBody))
 		// Drain a little more so that the connection can be reused.
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 		return err
 	}
-	if resp.ContentLength > 0 && resp.ContentLength < 1<<30 {
+	tooLarge := fmt.Errorf("%w (%d bytes): narrow the query, or raise the datasource's limit", ErrResponseTooLarge, c.maxBody)
+	if resp.ContentLength > c.maxBody {
+		return tooLarge
+	}
+	if resp.ContentLength > 0 {
 		buf.Grow(int(resp.ContentLength) + 1)
 	}
-	_, err := buf.ReadFrom(resp.Body)
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
+	if err == nil && n > c.maxBody {
+		return tooLarge
+	}
 	return err
 }
 

@@ -142,7 +142,7 @@ func (c *Client) attemptTo(ctx context.Context, endpoint, form string, parse fun
 	}()
 	buf.Reset()
 	ok := resp.StatusCode/100 == 2
-	if err := readBody(buf, resp, ok); err != nil {
+	if err := c.readBody(buf, resp, ok); err != nil {
 		return reusedConn.Load(), fmt.Errorf("read response (HTTP %d): %w", resp.StatusCode, unwrapURLError(err))
 	}
 	return false, parse(resp.StatusCode, buf.Bytes())

@@ -4,34 +4,46 @@ import (
 	"fmt"
 	"slices"
 
+	amconfig "github.com/prometheus/alertmanager/config"
 	"go.yaml.in/yaml/v3"
 )
 
-// secretKeys are the keys whose values Alertmanager shows as <secret>:
-// passwords, tokens, keys and the URLs that carry credentials.
-var secretKeys = map[string]bool{
-	"password": true, "credentials": true, "bearer_token": true, "client_secret": true,
-	"auth_password": true, "auth_secret": true, "smtp_auth_password": true, "smtp_auth_secret": true,
-	"api_url": true, "url": true, "slack_api_url": true, "app_token": true, "slack_app_token": true,
-	"routing_key": true, "service_key": true, "api_key": true, "api_secret": true, "token": true,
-	"bot_token": true, "user_key": true, "webhook_url": true, "opsgenie_api_key": true,
-	"victorops_api_key": true, "wechat_api_secret": true, "telegram_bot_token": true,
-	"rocketchat_token": true, "rocketchat_token_id": true, "mattermost_webhook_url": true,
-	"secret_key": true, "access_key": true,
-}
-
 // AlertmanagerYAML returns the Alertmanager sections of the configuration
 // (the Alertmanager globals, route, receivers, inhibit_rules,
-// time_intervals, mute_time_intervals, templates) as one YAML document with
-// every secret replaced by <secret>: what Alertmanager's /api/v2/status
-// shows as its configuration, and what `amtool config show` prints.
+// time_intervals, mute_time_intervals, templates) as Alertmanager shows its
+// configuration in /api/v2/status and `amtool config show` prints it: decoded
+// into Alertmanager's own types, with its defaults filled in, and marshalled
+// back. Secrets are hidden by their type, as in Alertmanager (a Secret or
+// SecretURL shows as <secret>, the password of a URL such as proxy_url as
+// xxxxx), so that no field holding a secret is missed, whatever its key.
+//
+// It is "" without a route. A configuration that Alertmanager's types do
+// not take (none that Parse accepts should be) is not shown: its error may
+// quote a value, so it is replaced by a comment.
 func (c *Config) AlertmanagerYAML() string {
+	if !c.HasRoute() {
+		return ""
+	}
+	raw, err := yaml.Marshal(c.alertmanagerSections())
+	if err != nil {
+		return "# the configuration cannot be shown\n"
+	}
+	am, err := amconfig.Load(string(raw))
+	if err != nil {
+		return "# the configuration cannot be shown in Alertmanager's form\n"
+	}
+	return am.String()
+}
+
+// alertmanagerSections returns the Alertmanager sections as one YAML
+// mapping, as written (aliases resolved by the encoder).
+func (c *Config) alertmanagerSections() *yaml.Node {
 	doc := &yaml.Node{Kind: yaml.MappingNode}
 	add := func(key string, n *yaml.Node) {
 		if n == nil || n.Kind == 0 {
 			return
 		}
-		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, redacted(n))
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, n)
 	}
 	if len(c.Global.Alertmanager) > 0 {
 		g := &yaml.Node{Kind: yaml.MappingNode}
@@ -58,34 +70,7 @@ func (c *Config) AlertmanagerYAML() string {
 		}
 		add("templates", t)
 	}
-	if len(doc.Content) == 0 {
-		return ""
-	}
-	b, err := yaml.Marshal(doc)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// redacted returns a deep copy of n with the values of secret keys
-// replaced. Aliases are resolved so that a secret cannot hide behind one.
-func redacted(n *yaml.Node) *yaml.Node {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		return redacted(n.Alias)
-	}
-	c := *n
-	c.Anchor = ""
-	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, ch := range n.Content {
-		if n.Kind == yaml.MappingNode && i%2 == 1 && secretKeys[n.Content[i-1].Value] && ch.Kind == yaml.ScalarNode {
-			c.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Value: "<secret>"}
-			continue
-		}
-		c.Content[i] = redacted(ch)
-	}
-	return &c
+	return doc
 }
 
 // maxExpandedNodes bounds the size of a section with its aliases expanded:

@@ -175,13 +175,10 @@ func backtestOptions(l *loaded, f backtestFlags, running map[string]evaluator.Da
 			}
 			continue
 		}
-		c, err := promapi.New(promapi.Options{
-			Name: dc.Name, URL: dc.URL, Timeout: max(time.Duration(dc.Timeout), f.queryTimeout), HTTPConfig: dc.HTTPConfig,
-			UserAgent: "alerter/" + version(), MaxResponseSize: int64(dc.MaxResponseSize),
-		})
+		c, err := newQueryClient(dc, max(time.Duration(dc.Timeout), f.queryTimeout))
 		if err != nil {
 			closeAll()
-			return backtest.Options{}, nil, fmt.Errorf("datasource %q: %w", dc.Name, err)
+			return backtest.Options{}, nil, err
 		}
 		clients = append(clients, c)
 		ds[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: c}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/datasource/embedded"
+	"github.com/alerter/alerter/datasource/promapi"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/rules"
 )
@@ -75,12 +77,12 @@ func load(path string) (*loaded, []fileReport, error) {
 	if errs := cfg.Routing.UnsupportedReceivers(); len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
 	}
-	// Notification templates are parsed now, so that `check config`
-	// reports a broken one as start-up would.
-	if cfg.Routing != nil {
-		if _, err := notifiers.LoadTemplate(cfg.Routing, ""); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
+	// Notification templates are parsed and the integrations and query
+	// clients built now (nothing is contacted), so that `check config`
+	// reports what start-up would refuse: a broken template, an inline TLS
+	// key that is not one.
+	if err := buildClients(cfg); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	paths, warnings, err := cfg.RuleFilePaths()
 	if err != nil {
@@ -121,6 +123,43 @@ func load(path string) (*loaded, []fileReport, error) {
 		return nil, reports, errors.Join(errs...)
 	}
 	return l, reports, nil
+}
+
+// buildClients builds and drops the notification integrations and the
+// query clients of cfg, for the errors that only building finds.
+func buildClients(cfg *config.Config) error {
+	if cfg.Routing != nil {
+		tmpl, err := notifiers.LoadTemplate(cfg.Routing, "")
+		if err != nil {
+			return err
+		}
+		if _, err := notifiers.Build(cfg.Routing, notifiers.Options{Template: tmpl}); err != nil {
+			return err
+		}
+	}
+	for _, dc := range cfg.Datasources {
+		if dc.Type != config.TypePrometheus {
+			continue
+		}
+		c, err := newQueryClient(dc, time.Duration(dc.Timeout))
+		if err != nil {
+			return err
+		}
+		c.CloseIdleConnections()
+	}
+	return nil
+}
+
+// newQueryClient returns the query client of a prometheus datasource.
+func newQueryClient(dc config.Datasource, timeout time.Duration) (*promapi.Client, error) {
+	c, err := promapi.New(promapi.Options{
+		Name: dc.Name, URL: dc.URL, Timeout: timeout, HTTPConfig: dc.HTTPConfig,
+		UserAgent: "alerter/" + version(), MaxResponseSize: int64(dc.MaxResponseSize),
+	})
+	if err != nil {
+		return nil, err // it names the datasource
+	}
+	return c, nil
 }
 
 // parsedRuleFile is a rule file's report with the file, if it parsed.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/datasource/embedded"
-	"github.com/alerter/alerter/datasource/promapi"
 	"github.com/alerter/alerter/evaluator"
 )
 
@@ -195,12 +194,9 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 	for _, dc := range cfg.Datasources {
 		switch dc.Type {
 		case config.TypePrometheus:
-			c, err := promapi.New(promapi.Options{
-				Name: dc.Name, URL: dc.URL, Timeout: time.Duration(dc.Timeout), HTTPConfig: dc.HTTPConfig,
-				UserAgent: "alerter/" + version(), MaxResponseSize: int64(dc.MaxResponseSize),
-			})
+			c, err := newQueryClient(dc, time.Duration(dc.Timeout))
 			if err != nil {
-				return nil, fmt.Errorf("datasource %q: %w", dc.Name, err)
+				return nil, err
 			}
 			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: c, Version: fingerprint(dc)}
 		case config.TypeEmbedded:

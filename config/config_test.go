@@ -110,7 +110,7 @@ func TestMaxResponseSize(t *testing.T) {
 	require.Equal(t, ByteSize(64<<20), cfg.Datasources[0].MaxResponseSize)
 	for content, want := range map[string]string{
 		"datasources:\n  - {name: p, type: prometheus, url: 'http://p:9090', max_response_size: lots}\n": `a.yml:2: invalid size "lots": want a number with a unit, such as 32MiB`,
-		"datasources:\n  - {name: e, type: embedded, max_response_size: 1MiB}\n":                          `max_response_size is only for type prometheus`,
+		"datasources:\n  - {name: e, type: embedded, max_response_size: 1MiB}\n":                         `max_response_size is only for type prometheus`,
 	} {
 		_, err := Parse("a.yml", []byte(content))
 		require.ErrorContains(t, err, want)

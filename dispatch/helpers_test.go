@@ -324,6 +324,29 @@ func logEntries(l *NotificationLog) []LogEntry {
 	return out
 }
 
+// confirmed returns the entries of l that record a confirmed notification.
+func confirmed(l *NotificationLog) []LogEntry {
+	var out []LogEntry
+	for _, e := range logEntries(l) {
+		if !e.SentAt.IsZero() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// pending returns the entries of l with notifications started and not
+// confirmed.
+func pending(l *NotificationLog) []LogEntry {
+	var out []LogEntry
+	for _, e := range logEntries(l) {
+		if len(e.Pending) > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // firingUntil returns an alert with labels kv, started at start, that ends
 // (explicitly) at end.
 func firingUntil(start, end time.Time, kv ...string) *Alert {

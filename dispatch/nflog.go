@@ -9,12 +9,20 @@ import (
 
 // LogEntry records the last successful notification of one integration of
 // one receiver for one aggregation group: which alerts were firing and which
-// resolved in it, and when it was sent.
+// resolved in it, and when it was sent. Pending holds the firing alerts of
+// notifications that were started and not confirmed since: written before
+// a notification is sent, so that a crash after the receiver took it and
+// before its confirmation was written is not mistaken for "never sent".
 type LogEntry struct {
-	Key       string
-	Firing    []uint64 // sorted fingerprints
-	Resolved  []uint64 // sorted fingerprints
-	SentAt    time.Time
+	Key      string
+	Firing   []uint64 // sorted fingerprints
+	Resolved []uint64 // sorted fingerprints
+	SentAt   time.Time
+	// Pending are the firing alerts (sorted fingerprints) that a receiver
+	// may have been told about, unconfirmed; PendingAt when the latest such
+	// notification was started. Cleared by the next confirmed notification.
+	Pending   []uint64
+	PendingAt time.Time
 	ExpiresAt time.Time
 }
 
@@ -68,19 +76,77 @@ func (l *NotificationLog) Get(key string) *LogEntry {
 // retention if that is shorter or expiry is 0. It is durable when Log
 // returns.
 func (l *NotificationLog) Log(ctx context.Context, key string, firing, resolved []uint64, now time.Time, expiry time.Duration) error {
-	if expiry <= 0 || expiry > l.retention {
-		expiry = l.retention
+	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, SentAt: now, ExpiresAt: now.Add(l.expiry(expiry))}
+	return l.write(ctx, e)
+}
+
+// Intend records, before a notification is sent, that the receiver may
+// learn of the firing alerts: if the process dies before Log confirms the
+// notification, the entry still says that a resolve is owed for them. The
+// entry's confirmed part is kept. It is durable when Intend returns.
+func (l *NotificationLog) Intend(ctx context.Context, key string, firing []uint64, now time.Time, expiry time.Duration) error {
+	e := &LogEntry{Key: key, PendingAt: now, ExpiresAt: now.Add(l.expiry(expiry))}
+	l.mu.RLock()
+	if prev := l.entries[key]; prev != nil {
+		e.Firing, e.Resolved, e.SentAt = prev.Firing, prev.Resolved, prev.SentAt
+		e.Pending = union(prev.Pending, firing)
+		e.ExpiresAt = maxTime(e.ExpiresAt, prev.ExpiresAt)
+	} else {
+		e.Pending = firing
 	}
-	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, SentAt: now, ExpiresAt: now.Add(expiry)}
+	l.mu.RUnlock()
+	if e.Pending == nil {
+		e.Pending = []uint64{}
+	}
+	return l.write(ctx, e)
+}
+
+// expiry bounds an entry's expiry by the log's retention.
+func (l *NotificationLog) expiry(d time.Duration) time.Duration {
+	if d <= 0 || d > l.retention {
+		return l.retention
+	}
+	return d
+}
+
+// write persists e and then makes it the entry of its key.
+func (l *NotificationLog) write(ctx context.Context, e *LogEntry) error {
 	if l.persister != nil {
 		if err := l.persister.SaveNotificationLog(ctx, []LogEntry{*e}, time.Time{}); err != nil {
 			return err
 		}
 	}
 	l.mu.Lock()
-	l.entries[key] = e
+	l.entries[e.Key] = e
 	l.mu.Unlock()
 	return nil
+}
+
+// union returns the sorted union of two sorted lists.
+func union(a, b []uint64) []uint64 {
+	out := make([]uint64, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Len returns the number of entries.
@@ -172,8 +238,11 @@ func needsUpdate(prev *LogEntry, firing, resolved []uint64, sendResolved bool, r
 	if len(firing) == 0 {
 		// Notify that everything resolved, whatever send_resolved says,
 		// so that the log no longer holds firing alerts; unless nothing
-		// was notified as firing, which the receiver never knew of.
-		if len(prev.Firing) > 0 {
+		// was notified as firing, which the receiver never knew of. A
+		// notification that may have reached the receiver unconfirmed
+		// (Pending, left by a crash mid-send) counts as notified: a
+		// receiver told of a firing alert must hear of its end.
+		if len(prev.Firing) > 0 || len(prev.Pending) > 0 {
 			return ReasonAllResolved
 		}
 		return NoNotification

@@ -95,6 +95,7 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		}
 	}
 	if len(send) > 0 {
+		d.intend(ctx, ag, key, in, d.log.Get(key), firing, now)
 		b := &Batch{
 			GroupKey: ag.key, GroupLabels: ag.labels, Receiver: receiver, RouteKey: ag.route.Key,
 			Alerts: send, Now: now, Reason: reason,
@@ -122,6 +123,22 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 
 // logTimeout bounds the write of a notification log entry.
 const logTimeout = 10 * time.Second
+
+// intend records, before a notification with firing alerts is sent, that
+// the receiver may learn of them (NotificationLog.Intend), unless the entry
+// says so already. A failed write is logged and the notification is sent
+// all the same: a page is worth more than the record of it.
+func (d *Dispatcher) intend(ctx context.Context, ag *aggrGroup, key string, in Integration, prev *LogEntry, firing []uint64, now time.Time) {
+	if len(firing) == 0 || (prev != nil && subset(firing, union(prev.Firing, prev.Pending))) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logTimeout)
+	defer cancel()
+	if err := d.log.Intend(ctx, key, firing, now, 2*ag.route.Opts.RepeatInterval); err != nil {
+		d.logger.Error("Recording a notification before sending it failed; a crash during the send could lose its resolve",
+			"receiver", ag.route.Opts.Receiver, "integration", in.Kind+"/"+strconv.Itoa(in.Index), "group", ag.key, "err", err)
+	}
+}
 
 // Backoff between delivery attempts: exponential from retryBase, capped
 // at retryMax, with full jitter.

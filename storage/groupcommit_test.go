@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -69,7 +70,9 @@ func TestNotificationLogRoundTrip(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	in := []dispatch.LogEntry{
 		{Key: `{}/{a="b"}:{x="y"} r/webhook/0`, Firing: []uint64{1, 1 << 63, 42}, Resolved: nil, SentAt: at, ExpiresAt: at.Add(time.Hour)},
-		{Key: "k2", Firing: nil, Resolved: []uint64{7}, SentAt: at, ExpiresAt: at.Add(2 * time.Hour)},
+		{Key: "k2", Firing: nil, Resolved: []uint64{7}, SentAt: at, ExpiresAt: at.Add(2 * time.Hour),
+			Pending: []uint64{3, 9}, PendingAt: at.Add(time.Minute)},
+		{Key: "k3", Pending: []uint64{5}, PendingAt: at, ExpiresAt: at.Add(3 * time.Hour)},
 	}
 	require.NoError(t, p.SaveNotificationLog(ctx, in, time.Time{}))
 	// Deletes what expired by then: the first entry (at+1h), not k2 (at+2h).
@@ -80,10 +83,16 @@ func TestNotificationLogRoundTrip(t *testing.T) {
 	defer db.Close()
 	got, err := db.NotificationLog().LoadNotificationLog(ctx)
 	require.NoError(t, err)
-	require.Len(t, got, 1)
+	require.Len(t, got, 2)
+	sort.Slice(got, func(i, j int) bool { return got[i].Key < got[j].Key })
 	require.Equal(t, in[1].Key, got[0].Key)
 	require.Equal(t, in[1].Resolved, got[0].Resolved)
 	require.Empty(t, got[0].Firing)
 	require.True(t, in[1].SentAt.Equal(got[0].SentAt))
 	require.True(t, in[1].ExpiresAt.Equal(got[0].ExpiresAt))
+	require.Equal(t, in[1].Pending, got[0].Pending)
+	require.True(t, in[1].PendingAt.Equal(got[0].PendingAt))
+	// Only intended, never confirmed: no sent time.
+	require.True(t, got[1].SentAt.IsZero())
+	require.Equal(t, []uint64{5}, got[1].Pending)
 }

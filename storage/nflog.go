@@ -17,7 +17,7 @@ type nflog struct{ s *DB }
 
 // LoadNotificationLog implements dispatch.LogPersister.
 func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, error) {
-	rows, err := n.s.db.QueryContext(ctx, `SELECT key, firing, resolved, sent_at, expires_at FROM notification_log`)
+	rows, err := n.s.db.QueryContext(ctx, `SELECT key, firing, resolved, sent_at, expires_at, pending, pending_at FROM notification_log`)
 	if err != nil {
 		return nil, fmt.Errorf("read notification log: %w", err)
 	}
@@ -25,11 +25,11 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 	var out []dispatch.LogEntry
 	for rows.Next() {
 		var (
-			e                 dispatch.LogEntry
-			firing, resolved  []byte
-			sentAt, expiresAt int64
+			e                            dispatch.LogEntry
+			firing, resolved, pending    []byte
+			sentAt, expiresAt, pendingAt int64
 		)
-		if err := rows.Scan(&e.Key, &firing, &resolved, &sentAt, &expiresAt); err != nil {
+		if err := rows.Scan(&e.Key, &firing, &resolved, &sentAt, &expiresAt, &pending, &pendingAt); err != nil {
 			return nil, fmt.Errorf("read notification log: %w", err)
 		}
 		if e.Firing, err = decodeFingerprints(firing); err != nil {
@@ -38,7 +38,13 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 		if e.Resolved, err = decodeFingerprints(resolved); err != nil {
 			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
 		}
-		e.SentAt, e.ExpiresAt = time.Unix(0, sentAt), time.Unix(0, expiresAt)
+		if e.Pending, err = decodeFingerprints(pending); err != nil {
+			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
+		}
+		if len(e.Pending) == 0 {
+			e.Pending = nil
+		}
+		e.SentAt, e.ExpiresAt, e.PendingAt = fromNanos(sentAt), time.Unix(0, expiresAt), fromNanos(pendingAt)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -49,9 +55,9 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEntry, expiredBy time.Time) error {
 	return n.s.Write(ctx, func(tx *sql.Tx) error {
 		for _, e := range entries {
-			_, err := tx.Exec(`INSERT OR REPLACE INTO notification_log (key, firing, resolved, sent_at, expires_at)
-				VALUES (?, ?, ?, ?, ?)`, e.Key, encodeFingerprints(e.Firing), encodeFingerprints(e.Resolved),
-				e.SentAt.UnixNano(), e.ExpiresAt.UnixNano())
+			_, err := tx.Exec(`INSERT OR REPLACE INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, e.Key, encodeFingerprints(e.Firing), encodeFingerprints(e.Resolved),
+				toNanos(e.SentAt), e.ExpiresAt.UnixNano(), encodeFingerprints(e.Pending), toNanos(e.PendingAt))
 			if err != nil {
 				return fmt.Errorf("write notification log: %w", err)
 			}

@@ -76,6 +76,9 @@ var migrations = []string{
 	);
 	CREATE INDEX notification_history_at ON notification_history (at);
 	CREATE INDEX notification_history_receiver_at ON notification_history (receiver, at)`,
+	// Notifications started and not yet confirmed (dispatch.LogEntry.Pending).
+	`ALTER TABLE notification_log ADD COLUMN pending BLOB NOT NULL DEFAULT x'';
+	ALTER TABLE notification_log ADD COLUMN pending_at INTEGER NOT NULL DEFAULT 0`,
 }
 
 // Open opens (creating if needed) the database in dir and brings its

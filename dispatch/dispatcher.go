@@ -121,7 +121,7 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 		logger: opts.Logger, metrics: opts.Metrics, now: opts.Now,
 		minFlushTimeout: opts.MinFlushTimeout,
 		maxGroups:       opts.MaxGroups, maxPerGroup: opts.MaxAlertsPerGroup,
-		ctx:             ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel,
 		groups:   map[groupID]*aggrGroup{},
 		failures: map[string]string{},
 	}, nil

@@ -71,9 +71,9 @@ type History struct {
 	retention time.Duration
 	// gcInterval is how often Run deletes expired attempts.
 	gcInterval time.Duration
-	size      int
-	logger    *slog.Logger
-	dropped   *prometheus.CounterVec
+	size       int
+	logger     *slog.Logger
+	dropped    *prometheus.CounterVec
 
 	mu    sync.Mutex // guards queue
 	queue []queuedAttempt

@@ -13,15 +13,23 @@ const storeShards = 32
 
 // Store keeps every received alert by fingerprint and hands each one, as
 // merged, to the current Dispatcher. It is long-lived: it survives reloads,
-// and a new Dispatcher is loaded from it. Alerts are kept in memory only:
-// the evaluator and other senders re-send firing alerts, so a restart loses
-// nothing that matters, while the notification log (which is durable)
-// prevents a second notification.
+// and a new Dispatcher is loaded from it. Alerts are kept in memory and,
+// with a persister (Restore), written behind to it by Persist, so that a
+// restart starts with the alerts it had: groups and inhibitions are whole
+// at the first flush instead of being rebuilt as senders re-send.
 type Store struct {
 	now            func() time.Time
 	resolveTimeout time.Duration
 	limits         StoreLimits
 	metrics        *Metrics
+
+	// dirtyMu guards what Persist writes next: the fingerprints of alerts
+	// changed (dirty) and dropped (gone) since the last write.
+	dirtyMu   sync.Mutex
+	persister AlertPersister
+	dirty     map[model.Fingerprint]struct{}
+	gone      map[model.Fingerprint]struct{}
+	savedAt   time.Time
 
 	// countMu guards count and byName; taken after a shard's lock.
 	countMu sync.Mutex
@@ -143,6 +151,7 @@ func (s *Store) Put(alerts []*Alert) error {
 	if lerr != nil {
 		alerts = slices.DeleteFunc(alerts, func(a *Alert) bool { return a == nil })
 	}
+	s.markDirty(alerts)
 	if s.disp != nil && len(alerts) > 0 {
 		s.disp.ingest(alerts)
 	}
@@ -260,6 +269,7 @@ func (s *Store) GC() int {
 		}
 		sh.mu.Unlock()
 	}
+	s.markGone(dropped)
 	if s.disp != nil {
 		s.disp.forget(dropped)
 	}

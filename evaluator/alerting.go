@@ -302,19 +302,45 @@ func (r *AlertingRule) toSend(ts time.Time, resendDelay time.Duration, validUnti
 		}
 		a.LastSentAt = ts
 		a.ValidUntil = validUntil
-		pa := PostableAlert{
-			Labels:       withExternalLabels(a.Labels, ext),
-			Annotations:  a.Annotations,
-			StartsAt:     a.FiredAt,
-			EndsAt:       a.ValidUntil,
-			GeneratorURL: generatorURL,
-		}
-		if !a.ResolvedAt.IsZero() {
-			pa.EndsAt = a.ResolvedAt
-		}
-		out = append(out, pa)
+		out = append(out, a.postable(generatorURL, ext))
 	}
 	return out
+}
+
+// restoredToSend marks as sent at now, and returns, the restored alerts to
+// hand on at start-up: the firing ones, valid until validUntil, and the
+// resolved ones whose resolve was not handed on before the restart.
+func (r *AlertingRule) restoredToSend(now, validUntil time.Time, generatorURL string, ext labels.Labels) []PostableAlert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []PostableAlert
+	for _, a := range r.active {
+		switch {
+		case a.State == StateFiring:
+			a.ValidUntil = validUntil
+		case a.State == StateInactive && a.ResolvedAt.After(a.LastSentAt):
+		default:
+			continue
+		}
+		a.LastSentAt = now
+		out = append(out, a.postable(generatorURL, ext))
+	}
+	return out
+}
+
+// postable returns the alert as it is handed on.
+func (a *Alert) postable(generatorURL string, ext labels.Labels) PostableAlert {
+	pa := PostableAlert{
+		Labels:       withExternalLabels(a.Labels, ext),
+		Annotations:  a.Annotations,
+		StartsAt:     a.FiredAt,
+		EndsAt:       a.ValidUntil,
+		GeneratorURL: generatorURL,
+	}
+	if !a.ResolvedAt.IsZero() {
+		pa.EndsAt = a.ResolvedAt
+	}
+	return pa
 }
 
 // withExternalLabels adds the external labels an alert does not have, as

@@ -416,18 +416,36 @@ func (g *Group) restoreStates(states []RuleAlerts) {
 	for i, r := range g.rules {
 		if ar, ok := r.(*AlertingRule); ok {
 			if alerts, ok := byKey[g.ruleKeys[i]]; ok {
-				// Hand every restored alert on at the first evaluation:
-				// what received it before the restart (alerter's own
-				// alert store among them) may not hold it any more.
-				for j := range alerts {
-					alerts[j].LastSentAt = time.Time{}
-				}
 				ar.restore(alerts)
 			}
 		}
 	}
 	// What was loaded is what the store holds.
 	g.saved, g.savedHash = true, g.stateHash()
+}
+
+// sendRestored hands on, at start-up, the restored alerts that are firing
+// (with a fresh EndsAt: the alert store may hold them with one that passed
+// while alerter was down) and the resolves not handed on before the
+// restart, before the first evaluation and before the routing starts, so
+// that inhibitions hold from the first flush. Resolves already handed on
+// are not handed on again: the receivers were told (they are re-sent at
+// their usual resend time while kept, as Prometheus does).
+func (g *Group) sendRestored(ctx context.Context, now time.Time) {
+	if g.sh.sink == nil {
+		return
+	}
+	var out []PostableAlert
+	validUntil := g.validUntil(now)
+	for i, r := range g.rules {
+		if ar, ok := r.(*AlertingRule); ok {
+			out = append(out, ar.restoredToSend(now, validUntil, g.genURLs[i], g.sh.externalLabels)...)
+		}
+	}
+	if len(out) > 0 {
+		g.sh.metrics.alertsSent.Add(float64(len(out)))
+		g.sh.sink.Send(ctx, out)
+	}
 }
 
 // copyState takes over the alerts, statuses and written series of the

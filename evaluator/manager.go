@@ -105,6 +105,7 @@ func (m *Manager) Update(ctx context.Context, cfg Config) error {
 				ng.copyState(old)
 			} else if states, found := m.restored[key]; found {
 				ng.restoreStates(states)
+				ng.sendRestored(ctx, time.Now())
 			}
 		}()
 	}

@@ -221,3 +221,46 @@ func TestLongerForOnReloadKeepsFiring(t *testing.T) {
 		require.Greater(t, len(sink.sent[`{alertname="A", instance="a"}`]), 5, "still handed on")
 	})
 }
+
+// TestRestartHandsOnRestoredAlertsAtOnce: after a restart, the firing alerts
+// are handed on during the first Update (before any evaluation, so before
+// the routing starts) with a fresh EndsAt; a resolve handed on before the
+// restart is not handed on again (it made a group notify again).
+func TestRestartHandsOnRestoredAlertsAtOnce(t *testing.T) {
+	store := newMemStore()
+	cfg := func(q Querier) Config {
+		return config(q, file("a.yml", rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("A", "x", 0)}}))
+	}
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		q.SetVector("x", vec("a", "b"))
+		m := NewManager(Options{Store: store, Sink: &timedSink{}})
+		require.NoError(t, m.Update(context.Background(), cfg(q)))
+		stop := run(m)
+		time.Sleep(15 * time.Second)
+		q.SetVector("x", vec("a"))
+		time.Sleep(10 * time.Second) // b resolved and handed on
+		stop()
+	})
+	synctest.Test(t, func(t *testing.T) {
+		// Each bubble's clock starts at the same time: move past the
+		// first run, as a restart 40 s later.
+		time.Sleep(40 * time.Second)
+		q := NewFakeQuerier()
+		q.SetVector("x", vec("a"))
+		sink := &timedSink{}
+		m := NewManager(Options{Store: store, Sink: sink})
+		require.NoError(t, m.Update(context.Background(), cfg(q)))
+		a := sink.sent[`{alertname="A", instance="a"}`]
+		require.Len(t, a, 1, "the firing alert is handed on by Update")
+		require.Equal(t, time.Now(), a[0].at)
+		require.True(t, a[0].endsAt.After(time.Now().Add(3*10*time.Second)), "with a fresh EndsAt")
+		require.Empty(t, sink.sent[`{alertname="A", instance="b"}`], "the resolve was handed on before the restart")
+
+		stop := run(m)
+		time.Sleep(30 * time.Second)
+		stop()
+		require.Empty(t, sink.sent[`{alertname="A", instance="b"}`], "nor at the first evaluations")
+		require.Len(t, sink.sent[`{alertname="A", instance="a"}`], 1, "not again before the resend delay")
+	})
+}

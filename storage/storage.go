@@ -1,7 +1,7 @@
 // Package storage keeps alerter's durable state in one SQLite database
 // under --storage.path: what must survive a restart or a crash (alert
-// states, silences and the notification log), and the history of
-// notifications. Every write is one transaction, committed to the
+// states, silences, the notification log and the alert store), and the
+// history of notifications. Every write is one transaction, committed to the
 // write-ahead log with fsync before it returns.
 package storage
 
@@ -79,6 +79,21 @@ var migrations = []string{
 	// Notifications started and not yet confirmed (dispatch.LogEntry.Pending).
 	`ALTER TABLE notification_log ADD COLUMN pending BLOB NOT NULL DEFAULT x'';
 	ALTER TABLE notification_log ADD COLUMN pending_at INTEGER NOT NULL DEFAULT 0`,
+	// The alert store (dispatch.Store), written behind.
+	`CREATE TABLE alerts (
+		fingerprint   INTEGER PRIMARY KEY, -- the label set's fingerprint, as a signed 64-bit integer
+		labels        TEXT    NOT NULL,    -- JSON object
+		annotations   TEXT    NOT NULL,    -- JSON object
+		starts_at     INTEGER NOT NULL,    -- Unix nanoseconds
+		ends_at       INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL,
+		timeout       INTEGER NOT NULL,    -- 1: the end is resolve_timeout's, not the sender's
+		generator_url TEXT    NOT NULL
+	);
+	CREATE TABLE meta (
+		key   TEXT    PRIMARY KEY,
+		value INTEGER NOT NULL
+	) WITHOUT ROWID`,
 }
 
 // Open opens (creating if needed) the database in dir and brings its

@@ -128,12 +128,20 @@ func (r *routing) stop() {
 	if err := r.history.Flush(context.Background()); err != nil {
 		r.logger.Warn("Writing the notification history at shutdown failed", "err", err)
 	}
+	if err := r.store.Persist(context.Background()); err != nil {
+		r.logger.Warn("Writing the alerts at shutdown failed", "err", err)
+	}
 }
+
+// alertPersistInterval is how often the alerts that changed are written:
+// what a crash can lose, and what senders re-send within their resend
+// delay.
+const alertPersistInterval = time.Second
 
 // run collects garbage until ctx ends: resolved alerts every minute,
 // expired notification log entries, silences and history every maintenance
-// interval (dataLifetime.interval). The notification history writes
-// attempts meanwhile.
+// interval (dataLifetime.interval). It writes the alerts that changed every
+// second; the notification history writes attempts meanwhile.
 func (r *routing) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.silences.Run(ctx) })
@@ -142,11 +150,27 @@ func (r *routing) run(ctx context.Context) {
 	defer alerts.Stop()
 	logs := time.NewTicker(r.gcEvery)
 	defer logs.Stop()
+	persist := time.NewTicker(alertPersistInterval)
+	defer persist.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return
+		case <-persist.C:
+			err := r.store.Persist(ctx)
+			if err != nil && ctx.Err() != nil {
+				continue
+			}
+			if (err != nil) != failing {
+				failing = err != nil
+				if failing {
+					r.logger.Error("Writing the alerts failed; retried every second", "err", err)
+				} else {
+					r.logger.Info("Writing the alerts works again")
+				}
+			}
 		case <-alerts.C:
 			r.store.GC()
 		case <-logs.C:
@@ -283,6 +307,11 @@ func newRouting(ctx context.Context, opts routingOptions) (*routing, error) {
 		limits:   opts.limits,
 	}
 	r.store.SetLimits(opts.limits.store, r.metrics)
+	n, err := r.store.Restore(ctx, db.Alerts())
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("Alerts restored", "alerts", n)
 	return r, nil
 }
 

@@ -1,0 +1,87 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/alerter/alerter/dispatch"
+)
+
+// Alerts returns the alert store's persister, backed by db.
+func (s *DB) Alerts() dispatch.AlertPersister { return alerts{s} }
+
+type alerts struct{ s *DB }
+
+// alertsSavedAt is the meta key of when the alert store was last saved.
+const alertsSavedAt = "alerts_saved_at"
+
+// LoadAlerts implements dispatch.AlertPersister.
+func (p alerts) LoadAlerts(ctx context.Context) ([]*dispatch.Alert, time.Time, error) {
+	var savedAt int64
+	err := p.s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, alertsSavedAt).Scan(&savedAt)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, err
+	}
+	rows, err := p.s.db.QueryContext(ctx, `SELECT labels, annotations, starts_at, ends_at, updated_at, timeout, generator_url FROM alerts`)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer rows.Close()
+	var out []*dispatch.Alert
+	for rows.Next() {
+		var (
+			a                 dispatch.Alert
+			lbls, anns        string
+			starts, ends, upd int64
+			timeout           bool
+		)
+		if err := rows.Scan(&lbls, &anns, &starts, &ends, &upd, &timeout, &a.GeneratorURL); err != nil {
+			return nil, time.Time{}, err
+		}
+		if err := json.Unmarshal([]byte(lbls), &a.Labels); err != nil {
+			return nil, time.Time{}, fmt.Errorf("alert labels %q: %w", lbls, err)
+		}
+		if err := json.Unmarshal([]byte(anns), &a.Annotations); err != nil {
+			return nil, time.Time{}, fmt.Errorf("annotations of alert %s: %w", a.Labels, err)
+		}
+		a.StartsAt, a.EndsAt, a.UpdatedAt, a.Timeout = fromNanos(starts), fromNanos(ends), fromNanos(upd), timeout
+		out = append(out, &a)
+	}
+	return out, fromNanos(savedAt), rows.Err()
+}
+
+// SaveAlerts implements dispatch.AlertPersister: one durable transaction,
+// shared with concurrent writers.
+func (p alerts) SaveAlerts(ctx context.Context, upsert []*dispatch.Alert, deleted []model.Fingerprint, savedAt time.Time) error {
+	return p.s.Write(ctx, func(tx *sql.Tx) error {
+		if len(upsert) > 0 {
+			stmt, err := tx.Prepare(`INSERT OR REPLACE INTO alerts (fingerprint, labels, annotations, starts_at,
+				ends_at, updated_at, timeout, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			for _, a := range upsert {
+				lbls, _ := json.Marshal(a.Labels) // maps of strings always encode
+				anns, _ := json.Marshal(a.Annotations)
+				if _, err := stmt.Exec(int64(a.Fingerprint()), string(lbls), string(anns), toNanos(a.StartsAt),
+					toNanos(a.EndsAt), toNanos(a.UpdatedAt), a.Timeout, a.GeneratorURL); err != nil {
+					return fmt.Errorf("save alert %s: %w", a.Labels, err)
+				}
+			}
+		}
+		for _, fp := range deleted {
+			if _, err := tx.Exec(`DELETE FROM alerts WHERE fingerprint = ?`, int64(fp)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, alertsSavedAt, toNanos(savedAt))
+		return err
+	})
+}

@@ -79,9 +79,9 @@ type Store struct {
 	retention time.Duration
 	// gcInterval is how often Run collects garbage.
 	gcInterval time.Duration
-	logger    *slog.Logger
-	gcDeleted prometheus.Counter
-	seed      maphash.Seed
+	logger     *slog.Logger
+	gcDeleted  prometheus.Counter
+	seed       maphash.Seed
 
 	writeMu sync.Mutex
 
@@ -102,9 +102,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		persister: opts.Persister,
 		now:       opts.Now,
 		retention: opts.Retention, gcInterval: opts.GCInterval,
-		logger:    opts.Logger.With("component", "silences"),
-		seed:      maphash.MakeSeed(),
-		silences:  make(map[string]*entry),
+		logger:   opts.Logger.With("component", "silences"),
+		seed:     maphash.MakeSeed(),
+		silences: make(map[string]*entry),
 		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alerter_silences_gc_deleted_total",
 			Help: "Expired silences deleted after their retention.",

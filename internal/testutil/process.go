@@ -41,8 +41,14 @@ var (
 
 // AlerterBinary builds cmd/alerter once per test process and returns its
 // path. The binary is left in a temporary folder that the OS cleans.
+//
+// ALERTER_BINARY, if set, names a binary to use instead: to measure another
+// version (an older one, for figures "before" a fix) with the same tests.
 func AlerterBinary(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("ALERTER_BINARY"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "alerter-test-bin-")
 		if err != nil {

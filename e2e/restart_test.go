@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -209,31 +211,40 @@ datasources:
     type: embedded
 rule_files: [rules.yml]
 `
-	// The rule's alert fires for its first seconds, then never again
-	// (also not after a restart). The binary is built first: building takes
-	// longer than those seconds.
-	testutil.AlerterBinary(t)
-	files["rules.yml"] = fmt.Sprintf(`
+	// The rule's alert fires until the time in its expression, which a
+	// reload then moves into the past: it resolves, and stays resolved
+	// (also after a restart).
+	rules := func(until time.Time) string {
+		return fmt.Sprintf(`
 groups:
   - name: g
     rules:
       - alert: Mixed
         expr: label_replace(vector(1), "instance", "rule", "", "") unless on() (vector(time()) > %d)
         labels: {severity: page}
-`, time.Now().Add(5*time.Second).Unix())
+`, until.Unix())
+	}
+	files["rules.yml"] = rules(time.Now().Add(time.Hour))
 	a := startAlerter(t, files, "")
 	code, body := postJSON(t, a.url+"/api/v2/alerts", `[{"labels":{"alertname":"Mixed","severity":"page","instance":"posted"}}]`)
 	require.Equal(t, http.StatusOK, code, body)
-	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, func() bool {
-		for _, m := range h.messages() {
-			for _, al := range m.Alerts {
-				if al.Labels["instance"] == "rule" && al.Status == "resolved" {
-					return true
+	notified := func(instance, status string) func() bool {
+		return func() bool {
+			for _, m := range h.messages() {
+				for _, al := range m.Alerts {
+					if al.Labels["instance"] == instance && al.Status == status {
+						return true
+					}
 				}
 			}
+			return false
 		}
-		return false
-	}, "the rule's alert did not resolve")
+	}
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, notified("rule", "firing"), "the rule's alert did not fire")
+	require.NoError(t, os.WriteFile(filepath.Join(a.dir, "rules.yml"), []byte(rules(time.Now().Add(-time.Hour))), 0o600))
+	code, body = post(t, a.url+"/-/reload")
+	require.Equal(t, http.StatusOK, code, body)
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, notified("rule", "resolved"), "the rule's alert did not resolve")
 	time.Sleep(1500 * time.Millisecond)
 	before := len(h.messages())
 	const rounds = 3

@@ -18,10 +18,10 @@ import (
 	"github.com/alerter/alerter/internal/testutil"
 )
 
-// killHook is a webhook receiver that can kill alerter right after it
-// answered a notification: the moment between a receiver's answer and the
-// notification log's record of it.
-type killHook struct {
+// hook is a webhook receiver that records the messages it receives, and
+// that can kill alerter right after it answered one: the moment between a
+// receiver's answer and the notification log's record of it.
+type hook struct {
 	*httptest.Server
 	mu     sync.Mutex
 	msgs   []hookMessage
@@ -30,8 +30,8 @@ type killHook struct {
 	killed chan struct{}
 }
 
-func newKillHook(t *testing.T) *killHook {
-	h := &killHook{}
+func newHook(t *testing.T) *hook {
+	h := &hook{}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var m hookMessage
@@ -61,14 +61,14 @@ func newKillHook(t *testing.T) *killHook {
 
 // armKill makes the hook kill a after answering the first message for
 // which f is true; the returned channel is closed once it did.
-func (h *killHook) armKill(a *alerter, f func(hookMessage) bool) <-chan struct{} {
+func (h *hook) armKill(a *alerter, f func(hookMessage) bool) <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.killOn, h.target, h.killed = f, a, make(chan struct{})
 	return h.killed
 }
 
-func (h *killHook) messages() []hookMessage {
+func (h *hook) messages() []hookMessage {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]hookMessage(nil), h.msgs...)
@@ -76,7 +76,7 @@ func (h *killHook) messages() []hookMessage {
 
 // count returns how many messages with status for the group labels
 // alertname=name the hook got.
-func (h *killHook) count(name, status string) int {
+func (h *hook) count(name, status string) int {
 	n := 0
 	for _, m := range h.messages() {
 		if m.GroupLabels["alertname"] == name && m.Status == status {
@@ -121,7 +121,7 @@ func alertJSON(name, severity string, ends time.Time) string {
 func TestKillAfterAnswerLosesNoResolve(t *testing.T) {
 	t.Parallel()
 	const trials = 10
-	h := newKillHook(t)
+	h := newHook(t)
 	files := routingOnly(h.URL)
 	a := startAlerter(t, files, "")
 	lost, duplicates := 0, 0
@@ -159,7 +159,7 @@ func TestKillAfterAnswerLosesNoResolve(t *testing.T) {
 func TestRestartKeepsInhibitions(t *testing.T) {
 	t.Parallel()
 	const rounds = 6
-	h := newKillHook(t)
+	h := newHook(t)
 	a := startAlerter(t, routingOnly(h.URL), "")
 	end := time.Now().Add(time.Hour)
 	code, body := postJSON(t, a.url+"/api/v2/alerts", alertJSON("Down", "critical", end))
@@ -201,7 +201,7 @@ func TestRestartKeepsInhibitions(t *testing.T) {
 // had emptied, which notified "all resolved" and then fired again.
 func TestCleanRestartSendsNothingAgain(t *testing.T) {
 	t.Parallel()
-	h := newKillHook(t)
+	h := newHook(t)
 	files := routingOnly(h.URL)
 	files["alerter.yml"] += `
 global:

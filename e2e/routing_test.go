@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,13 +12,6 @@ import (
 
 	"github.com/alerter/alerter/internal/testutil"
 )
-
-// hook records the webhook messages it receives.
-type hook struct {
-	*httptest.Server
-	mu   sync.Mutex
-	msgs []hookMessage
-}
 
 type hookMessage struct {
 	Version     string            `json:"version"`
@@ -37,28 +28,6 @@ type hookMessage struct {
 		EndsAt      time.Time         `json:"endsAt"`
 		Fingerprint string            `json:"fingerprint"`
 	} `json:"alerts"`
-}
-
-func newHook(t *testing.T) *hook {
-	h := &hook{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m hookMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Errorf("webhook body is not JSON: %v: %s", err, b)
-		}
-		h.mu.Lock()
-		h.msgs = append(h.msgs, m)
-		h.mu.Unlock()
-	}))
-	t.Cleanup(h.Close)
-	return h
-}
-
-func (h *hook) messages() []hookMessage {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]hookMessage(nil), h.msgs...)
 }
 
 // routed is demo with a route to the hook: the Demo alert fires after two

@@ -163,24 +163,44 @@ func (d *Dispatcher) ingest(alerts []*Alert) {
 	for _, a := range alerts {
 		d.inhibitor.observe(a)
 	}
+	// Groups made by this batch start their timers once the whole batch
+	// is in: a group whose first flush is due at once (its first alert
+	// started long ago, as after a restart or reload) must not flush
+	// before the batch's other alerts of the group are in it, or it
+	// notifies "all resolved" for a group that has firing alerts.
+	var made []newGroup
 	for _, a := range alerts {
 		for _, r := range d.route.Match(a.Labels) {
-			d.insert(r, a, now)
+			if ng, ok := d.insert(r, a, now); ok {
+				made = append(made, ng)
+			}
 		}
+	}
+	for _, ng := range made {
+		ng.ag.start(ng.wait)
 	}
 	if d.metrics != nil {
 		d.metrics.received.Add(float64(len(alerts)))
 	}
 }
 
-func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
+// newGroup is an aggregation group made by insert, and when its first
+// flush is due.
+type newGroup struct {
+	ag   *aggrGroup
+	wait time.Duration
+}
+
+// insert puts a into its group of route r, and returns the group if it
+// made it: the caller starts its timer.
+func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (newGroup, bool) {
 	labels := r.GroupLabels(a.Labels)
 	id := groupID{route: r, fp: labels.Fingerprint()}
 	d.mu.RLock()
 	if ag := d.groups[id]; ag != nil {
 		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
 		d.mu.RUnlock()
-		return
+		return newGroup{}, false
 	}
 	d.mu.RUnlock()
 
@@ -188,14 +208,14 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 	defer d.mu.Unlock()
 	if ag := d.groups[id]; ag != nil {
 		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
-		return
+		return newGroup{}, false
 	}
 	if d.ctx.Err() != nil {
-		return // stopped: a newer dispatcher has the alert
+		return newGroup{}, false // stopped: a newer dispatcher has the alert
 	}
 	if d.maxGroups > 0 && len(d.groups) >= d.maxGroups {
 		d.inserted(false, NotGroupedGroupsLimit, d.maxGroups)
-		return
+		return newGroup{}, false
 	}
 	ag := newAggrGroup(d, id, labels)
 	d.groups[id] = ag
@@ -204,7 +224,7 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) {
 	if a.StartsAt.Add(wait).Before(now) {
 		wait = 0 // the alert started long ago: flush at once
 	}
-	ag.start(wait)
+	return newGroup{ag, wait}, true
 }
 
 // inserted counts an alert that a limit kept out of its group, and logs the

@@ -3,6 +3,8 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -148,4 +150,41 @@ func TestRestoredStoreInhibitsFromTheFirstFlush(t *testing.T) {
 			require.NotEqual(t, `{}:{alertname="Slow"}`, b.GroupKey, "the inhibited alert was notified")
 		}
 	})
+}
+
+// TestBatchFillsNewGroupsBeforeTheyFlush: a batch whose first alert makes a
+// group due at once (it started long ago, as when a restart or reload loads
+// the stored alerts) must not flush before the batch's other alerts of the
+// group are in: a group flushed with only its resolved alert notified "all
+// resolved" for a group whose other alerts fire.
+func TestBatchFillsNewGroupsBeforeTheyFlush(t *testing.T) {
+	// Real time: the timer of a group due at once fires on its own
+	// goroutine while the batch is still being put, which a synctest
+	// bubble would not let happen before the batch is done.
+	ctx := context.Background()
+	for range 20 {
+		start := time.Now().Add(-time.Hour)
+		x := resolved(start, time.Now().Add(-time.Minute), "alertname", "A", "instance", "x")
+		batch := []*Alert{x}
+		var firingFPs []uint64
+		for i := range 2000 {
+			a := firing(start, "alertname", "A", "instance", fmt.Sprint(i))
+			batch = append(batch, a)
+			firingFPs = append(firingFPs, uint64(a.Labels.Fingerprint()))
+		}
+		slices.Sort(firingFPs)
+		l, err := NewNotificationLog(ctx, nil, time.Hour)
+		require.NoError(t, err)
+		e := newEnv(t, &config.Route{
+			Receiver: "r", GroupBy: []model.LabelName{"alertname"},
+			GroupWait: dur(time.Second), GroupInterval: dur(time.Minute), RepeatInterval: dur(time.Hour),
+		}, withLog(l))
+		key := `{}:{alertname="A"} r/webhook/0`
+		require.NoError(t, l.Log(ctx, key, firingFPs, []uint64{uint64(x.Labels.Fingerprint())}, time.Now().Add(-time.Minute), 0))
+		e.put(batch...)
+		time.Sleep(50 * time.Millisecond) // the flush, due at once
+		for _, b := range e.rec.all() {
+			t.Fatalf("notified %s with %d firing and %d resolved alerts: everything was notified before", b.Reason, len(b.Firing), len(b.Resolved))
+		}
+	}
 }

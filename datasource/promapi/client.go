@@ -308,18 +308,48 @@ func (c *Client) readBody(buf *bytes.Buffer, resp *http.Response, ok bool) error
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 		return err
 	}
-	tooLarge := fmt.Errorf("%w (%d bytes): narrow the query, or raise the datasource's limit", ErrResponseTooLarge, c.maxBody)
-	if resp.ContentLength > c.maxBody {
-		return tooLarge
+	limit := int(c.maxBody)
+	if resp.ContentLength > int64(limit) {
+		return c.tooLarge()
 	}
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + 1)
+	b := buf.AvailableBuffer()
+	if resp.ContentLength > 0 && int(resp.ContentLength) >= cap(b) {
+		b = make([]byte, 0, int(resp.ContentLength)+1) // +1: to see the end
 	}
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
-	if err == nil && n > c.maxBody {
-		return tooLarge
+	b, err := readAtMost(resp.Body, b, limit)
+	*buf = *bytes.NewBuffer(b)
+	if err == nil && len(b) > limit {
+		return c.tooLarge()
 	}
 	return err
+}
+
+func (c *Client) tooLarge() error {
+	return fmt.Errorf("%w (%d bytes): narrow the query, or raise the datasource's limit", ErrResponseTooLarge, c.maxBody)
+}
+
+// readAtMost appends what r holds to b, until EOF or until b holds more
+// than limit bytes. Unlike bytes.Buffer.ReadFrom it never grows b past
+// limit+1: an answer that is too large costs the limit, not twice it.
+func readAtMost(r io.Reader, b []byte, limit int) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			if len(b) > limit {
+				return b, nil
+			}
+			nb := make([]byte, len(b), min(max(2*cap(b), 4096), limit+1))
+			copy(nb, b)
+			b = nb
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // result interprets an answer's status code and body. Errors other than

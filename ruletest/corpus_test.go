@@ -15,7 +15,7 @@ import (
 // and on an entry here that agrees again.
 var knownDifferences = map[string]string{}
 
-// TestCorpusVerdicts runs every unit-test file of the shared corpus and
+// TestCorpusVerdicts runs every unit-test file of the corpus and
 // checks that each gives the verdict promtool 3.13 gave (test-files.txt).
 func TestCorpusVerdicts(t *testing.T) {
 	dir := testutil.CorpusDir(t)

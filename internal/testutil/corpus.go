@@ -1,5 +1,5 @@
 // Package testutil holds helpers shared by alerter's tests: where the
-// shared corpus lives, free ports, and finding installed programs.
+// corpus lives, free ports, and finding installed programs.
 package testutil
 
 import (
@@ -22,17 +22,14 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// CorpusDir returns the folder of the shared corpus of public rule files,
-// unit tests and Alertmanager configs: $ALERTER_CORPUS, or ../shared/corpus
-// beside the repository. A missing corpus fails the test.
+// CorpusDir returns the folder of the corpus of public rule files, unit
+// tests and Alertmanager configs, testdata/corpus in the repository (each
+// source with its LICENSE and SOURCE.md; INDEX.md describes them).
 func CorpusDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("ALERTER_CORPUS")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(t), "..", "shared", "corpus")
-	}
+	dir := filepath.Join(RepoRoot(t), "testdata", "corpus")
 	if _, err := os.Stat(filepath.Join(dir, "INDEX.md")); err != nil {
-		t.Fatalf("the shared corpus is not at %s (set ALERTER_CORPUS): %v", dir, err)
+		t.Fatalf("the corpus is not at %s: %v", dir, err)
 	}
 	return dir
 }

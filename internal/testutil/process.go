@@ -39,8 +39,9 @@ var (
 	buildErr  error
 )
 
-// AlerterBinary builds cmd/alerter once per test process and returns its
-// path. The binary is left in a temporary folder that the OS cleans.
+// AlerterBinary builds cmd/alerter once per test process (with the race
+// detector when the tests run with it) and returns its path. The binary is
+// left in a temporary folder that the OS cleans.
 //
 // ALERTER_BINARY, if set, names a binary to use instead: to measure another
 // version (an older one, for figures "before" a fix) with the same tests.
@@ -56,7 +57,11 @@ func AlerterBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "alerter")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/alerter")
+		args := []string{"build", "-o", buildPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/alerter")...)
 		cmd.Dir = RepoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)

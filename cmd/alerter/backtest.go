@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -39,10 +38,13 @@ type backtestFlags struct {
 	queryTimeout                         time.Duration
 }
 
-func parseBacktestFlags(args []string, stderr io.Writer) (backtestFlags, error) {
-	var f backtestFlags
-	fs := flag.NewFlagSet("alerter backtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// parseBacktestFlags parses the flags of `alerter backtest`; when done is
+// set the command ends with code (--help, or a usage error).
+func parseBacktestFlags(args []string, stdout, stderr io.Writer) (f backtestFlags, code int, done bool) {
+	fs := newFlags("alerter backtest", "alerter backtest --config.file=FILE --from=T [--to=now] [--rule=NAME] [--step=D] [--output=table|json]",
+		"Replays the configuration's alerting rules and routing over a past range and reports when each alert\n"+
+			"fired and which notifications would have gone out. Nothing is sent. Exit 0: the report; 1: the\n"+
+			"configuration or storage cannot be read, or every evaluation failed; 2: usage.")
 	fs.StringVar(&f.configFile, "config.file", "alerter.yml", "alerter configuration file")
 	fs.StringVar(&f.from, "from", "", "start of the range: RFC 3339, Unix seconds, now or relative (-7d, now-2h) (required)")
 	fs.StringVar(&f.to, "to", "now", "end of the range, as --from")
@@ -53,31 +55,28 @@ func parseBacktestFlags(args []string, stderr io.Writer) (backtestFlags, error) 
 	fs.StringVar(&f.silences, "silences", "current", "with --storage.path: current (the silences active now, over the whole range) or recorded (every stored silence, at its own time)")
 	fs.StringVar(&f.externalURL, "web.external-url", "", "external URL for generatorURL and templates (default: global.external_url)")
 	fs.DurationVar(&f.queryTimeout, "query.timeout", defaultBacktestQueryTimeout, "timeout of each range query (a datasource's longer timeout wins)")
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
+	rest, code, done := fs.parse(args, stdout, stderr)
 	switch {
-	case fs.NArg() > 0:
-		return f, fmt.Errorf("alerter backtest: unexpected argument %q", fs.Arg(0))
+	case done:
+		return f, code, true
+	case len(rest) > 0:
+		return f, fs.usageError(stderr, "unexpected argument %q", rest[0]), true
 	case f.from == "":
-		return f, errors.New("alerter backtest: --from is required")
+		return f, fs.usageError(stderr, "--from is required"), true
 	case f.output != "table" && f.output != "json":
-		return f, fmt.Errorf("alerter backtest: --output %q: want table or json", f.output)
+		return f, fs.usageError(stderr, "--output %q: want table or json", f.output), true
 	case f.silences != "current" && f.silences != "recorded":
-		return f, fmt.Errorf("alerter backtest: --silences %q: want current or recorded", f.silences)
+		return f, fs.usageError(stderr, "--silences %q: want current or recorded", f.silences), true
 	}
-	return f, nil
+	return f, 0, false
 }
 
 // runBacktest runs `alerter backtest`: exit 0 with the report, 1 when the
 // configuration or the storage cannot be read, 2 on a usage error.
 func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f, err := parseBacktestFlags(args, stderr)
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, err)
-		}
-		return exitUsage
+	f, code, done := parseBacktestFlags(args, stdout, stderr)
+	if done {
+		return code
 	}
 	now := time.Now()
 	from, err1 := backtest.ParseTime(f.from, now)

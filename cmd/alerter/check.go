@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -9,31 +8,39 @@ import (
 
 // runCheck runs `alerter check config FILE` and `alerter check rules FILE...`.
 func runCheck(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, "alerter check: want \"config FILE\" or \"rules FILE...\"\n\n"+usage)
-		return exitUsage
+	sub, args, code, done := subcommand("check", map[string]string{
+		"config": "check a configuration and every rule file it names",
+		"rules":  "check rule files on their own",
+	}, args, stdout, stderr)
+	if done {
+		return code
 	}
-	fs := flag.NewFlagSet("alerter check "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitUsage
-	}
-	switch args[0] {
+	switch sub {
 	case "config":
-		if fs.NArg() != 1 {
-			fmt.Fprintln(stderr, "alerter check config: want exactly one FILE")
-			return exitUsage
+		f := newFlags("alerter check config", "alerter check config FILE",
+			"Checks the configuration FILE and every rule and series file it names, builds its integrations and\n"+
+				"query clients (contacting nothing), and prints what it found per file, every problem as\n"+
+				"file:line:col: message, and WARNING lines for what will load but not work. Exit 0: no problem;\n"+
+				"1: problems; 2: usage.")
+		files, code, done := f.parse(args, stdout, stderr)
+		if done {
+			return code
 		}
-		return checkConfig(fs.Arg(0), stdout, stderr)
-	case "rules":
-		if fs.NArg() == 0 {
-			fmt.Fprintln(stderr, "alerter check rules: want at least one FILE")
-			return exitUsage
+		if len(files) != 1 {
+			return f.usageError(stderr, "want exactly one FILE")
 		}
-		return checkRules(fs.Args(), stdout, stderr)
+		return checkConfig(files[0], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "alerter check: unknown subcommand %q\n\n%s", args[0], usage)
-		return exitUsage
+		f := newFlags("alerter check rules", "alerter check rules FILE...",
+			"Checks Prometheus rule files as promtool check rules does. Exit 0: no problem; 1: problems; 2: usage.")
+		files, code, done := f.parse(args, stdout, stderr)
+		if done {
+			return code
+		}
+		if len(files) == 0 {
+			return f.usageError(stderr, "want at least one FILE")
+		}
+		return checkRules(files, stdout, stderr)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -40,11 +39,25 @@ Usage:
                                         send a test notification to every integration of a receiver
   alerter backtest --config.file=F --from T [--to T] [--rule NAME] [--step D] [--output table|json]
                                         what the alerting rules and routing would have done over a past range
-  alerter version                       print the version
+  alerter version                       print the version (also alerter --version)
+  alerter help [COMMAND]                print this, or a command's usage (also alerter COMMAND --help)
 `
 
 // run executes the command in args and returns the process's exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		// Without a command: alerter --help lists the commands (alerter
+		// run --help the server's flags), alerter --version as in
+		// Prometheus.
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		case "--version":
+			printVersion(stdout)
+			return exitOK
+		}
+	}
 	cmd := "run"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -63,32 +76,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "backtest":
 		return runBacktest(ctx, args, stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "alerter, version %s\n", version())
+		printVersion(stdout)
 		return exitOK
 	case "help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+		if len(args) == 0 {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		// alerter help COMMAND [SUBCOMMAND]: that command's usage.
+		return run(ctx, append(args[:min(len(args), 2):min(len(args), 2)], "--help"), stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "alerter: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
 	}
-}
-
-// version returns the module version the binary was built from, and the
-// commit where the build recorded it.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := info.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " (" + s.Value[:12] + ")"
-		}
-	}
-	return v + " " + info.GoVersion
 }

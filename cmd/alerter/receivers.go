@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -23,29 +22,27 @@ import (
 // the configuration has problems), 2 on a usage error such as an unknown
 // receiver.
 func runReceivers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
+	_, args, code, done := subcommand("receivers", map[string]string{
+		"test": "send a test notification to every integration of a receiver",
+	}, args, stdout, stderr)
+	if done {
+		return code
 	}
-	if sub != "test" {
-		fmt.Fprintf(stderr, "alerter receivers: unknown subcommand %q (want test)\n", sub)
-		return exitUsage
-	}
-	fs := flag.NewFlagSet("alerter receivers test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configFile := fs.String("config.file", "", "alerter configuration file")
+	fs := newFlags("alerter receivers test", "alerter receivers test --config.file=FILE NAME",
+		"Sends one firing TestAlert to every integration of the receiver NAME at once, without retries, and\n"+
+			"prints one line per integration. Exit 0: all succeeded; 1: one failed or the configuration has\n"+
+			"problems; 2: usage (an unknown receiver).")
+	configFile := fs.String("config.file", "", "alerter configuration file (required)")
 	extURL := fs.String("web.external-url", "", "URL under which users reach alerter, for links in the notification (default: global.external_url)")
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitUsage
+	rest, code, done := fs.parse(args, stdout, stderr)
+	if done {
+		return code
 	}
 	switch {
 	case *configFile == "":
-		fmt.Fprintln(stderr, "alerter receivers test: --config.file is required")
-		return exitUsage
+		return fs.usageError(stderr, "--config.file is required")
 	case len(rest) != 1:
-		fmt.Fprintln(stderr, "alerter receivers test: want exactly one receiver name")
-		return exitUsage
+		return fs.usageError(stderr, "want exactly one receiver name")
 	}
 	name := rest[0]
 	cfg, err := config.Load(*configFile)

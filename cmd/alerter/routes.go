@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,30 +20,39 @@ import (
 // alerter.yml or any Alertmanager configuration (receivers of kinds alerter
 // does not deliver to are no problem here).
 func runRoutes(args []string, stdout, stderr io.Writer) int {
-	sub := "show"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") && !isHelp(args[0]) {
+		args = append([]string{"show"}, args...) // as amtool config routes
 	}
-	if sub != "show" && sub != "test" {
-		fmt.Fprintf(stderr, "alerter routes: unknown subcommand %q (want show or test)\n", sub)
-		return exitUsage
+	sub, args, code, done := subcommand("routes", map[string]string{
+		"show": "print the routing tree, as amtool config routes show",
+		"test": "print the receivers an alert goes to, as amtool config routes test",
+	}, args, stdout, stderr)
+	if done {
+		return code
 	}
-	fs := flag.NewFlagSet("alerter routes "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configFile := fs.String("config.file", "", "configuration file: an alerter.yml or an alertmanager.yml")
-	verify := fs.String("verify.receivers", "", "fail (exit 1) unless the alert goes to exactly these receivers, comma-separated, in this order")
-	tree := fs.Bool("tree", false, "print the routes the alert takes")
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitUsage
+	var fs *flags
+	var verify *string
+	var tree *bool
+	if sub == "show" {
+		fs = newFlags("alerter routes show", "alerter routes show --config.file=FILE",
+			"Prints the routing tree of an alerter.yml or any alertmanager.yml, as amtool config routes show does.")
+	} else {
+		fs = newFlags("alerter routes test", "alerter routes test --config.file=FILE [--verify.receivers=a,b] [--tree] label=value...",
+			"Prints the receivers an alert with these labels goes to, as amtool config routes test does.\n"+
+				"Exit 1 if --verify.receivers is given and differs.")
+		verify = fs.String("verify.receivers", "", "fail (exit 1) unless the alert goes to exactly these receivers, comma-separated, in this order")
+		tree = fs.Bool("tree", false, "print the routes the alert takes")
+	}
+	configFile := fs.String("config.file", "", "configuration file: an alerter.yml or an alertmanager.yml (required)")
+	rest, code, done := fs.parse(args, stdout, stderr)
+	if done {
+		return code
 	}
 	switch {
 	case *configFile == "":
-		fmt.Fprintf(stderr, "alerter routes %s: --config.file is required\n", sub)
-		return exitUsage
+		return fs.usageError(stderr, "--config.file is required")
 	case sub == "show" && len(rest) > 0:
-		fmt.Fprintf(stderr, "alerter routes show: unexpected argument %q\n", rest[0])
-		return exitUsage
+		return fs.usageError(stderr, "unexpected argument %q", rest[0])
 	}
 	route, err := loadRoute(*configFile)
 	if err != nil {
@@ -71,26 +79,6 @@ func runRoutes(args []string, stdout, stderr io.Writer) int {
 		return exitProblems
 	}
 	return exitOK
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// the arguments, as amtool (kingpin) allows; "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		remaining := fs.Args()
-		if consumed := args[:len(args)-len(remaining)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
-			return append(rest, remaining...), nil
-		}
-		if len(remaining) == 0 {
-			return rest, nil
-		}
-		rest = append(rest, remaining[0])
-		args = remaining[1:]
-	}
 }
 
 // loadRoute reads the routing tree of the config at path.

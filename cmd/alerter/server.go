@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,10 +43,12 @@ type serverFlags struct {
 	limits      routingLimits
 }
 
-func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
-	var f serverFlags
-	fs := flag.NewFlagSet("alerter run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// parseServerFlags parses the flags of `alerter run`; when done is set the
+// command ends with code (--help, or a usage error).
+func parseServerFlags(args []string, stdout, stderr io.Writer) (f serverFlags, code int, done bool) {
+	fs := newFlags("alerter run", "alerter [run] [flags]",
+		"Runs the server: evaluates the configuration's rules, routes their alerts and those posted to\n"+
+			"/api/v2/alerts, and serves the web UI and the APIs. SIGHUP or POST /-/reload reloads the configuration.")
 	fs.StringVar(&f.configFile, "config.file", "alerter.yml", "alerter configuration file")
 	fs.StringVar(&f.listenAddress, "web.listen-address", ":9095", "address to serve the UI and API on")
 	fs.StringVar(&f.storagePath, "storage.path", "data/", "folder for alerter's state (alert states, silences, notification log)")
@@ -61,13 +62,14 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.IntVar(&f.limits.groups, "dispatch.max-number-of-aggregation-groups", 0, "most aggregation groups; alerts that would make more are not notified and are counted; 0: no limit")
 	fs.IntVar(&f.limits.perGroup, "dispatch.max-alerts-per-aggregation-group", 0, "most alerts in one aggregation group; 0: no limit")
 	fs.DurationVar(&f.maintenance, "data.maintenance-interval", 0, "how often expired silences, notification log entries and history are deleted (0: a tenth of --data.retention, at most 15m)")
-	if err := fs.Parse(args); err != nil {
-		return f, err
+	rest, code, done := fs.parse(args, stdout, stderr)
+	if done {
+		return f, code, true
 	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("alerter run: unexpected argument %q", fs.Arg(0))
+	if len(rest) > 0 {
+		return f, fs.usageError(stderr, "unexpected argument %q", rest[0]), true
 	}
-	return f, nil
+	return f, 0, false
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -87,13 +89,10 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // runServer runs alerter until ctx ends or it fails to start.
-func runServer(ctx context.Context, args []string, _, stderr io.Writer) int {
-	flags, err := parseServerFlags(args, stderr)
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, err)
-		}
-		return exitUsage
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	flags, code, done := parseServerFlags(args, stdout, stderr)
+	if done {
+		return code
 	}
 	logger, err := newLogger(stderr, flags.logLevel, flags.logFormat)
 	if err != nil {
@@ -136,7 +135,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "alerter_build_info", Help: "Always 1; the labels say which alerter runs.",
-		ConstLabels: prometheus.Labels{"version": version()},
+		ConstLabels: prometheus.Labels{"version": version(), "revision": revision(), "goversion": runtime.Version()},
 	}, func() float64 { return 1 }))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -171,7 +170,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	var ready atomic.Bool
 	handler := alerterweb.New(alerterweb.Options{
 		Rules: manager, Reload: r.reload, Ready: ready.Load, Gatherer: reg,
-		ExternalURL: extURL, Version: version(), Logger: logger.With("component", "web"),
+		ExternalURL: extURL, Version: version(), Revision: revision(), Logger: logger.With("component", "web"),
 		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
 		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver, Backtest: bt.run,
 	})

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,26 +16,24 @@ import (
 // promtool's rule unit tests. It exits 0 when every test passes, 1 when
 // one fails (or a file cannot be run), 2 on a usage error.
 func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "rules" {
-		fmt.Fprint(stderr, "alerter test: want \"rules FILE...\"\n\n"+usage)
-		return exitUsage
+	_, args, code, done := subcommand("test", map[string]string{
+		"rules": "run promtool rule unit tests",
+	}, args, stdout, stderr)
+	if done {
+		return code
 	}
-	fs := flag.NewFlagSet("alerter test rules", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("alerter test rules", "alerter test rules [--run REGEX]... [--junit FILE] FILE...",
+		"Runs promtool's rule unit-test files with alerter's evaluator, as promtool test rules does.\n"+
+			"Exit 0: every test passed; 1: a test failed, a file could not run, or --run selected no test; 2: usage.")
 	var runs stringList
-	fs.Var(&runs, "run", "run only the tests whose name matches this regular expression (repeatable: any of them)")
+	fs.Var(&runs, "run", "run only the tests whose name matches this `REGEX` (repeatable: any of them)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to this file")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: alerter test rules [--run REGEX]... [--junit FILE] FILE...")
-		fs.PrintDefaults()
-	}
-	files, err := parseInterspersed(fs, args[1:])
-	if err != nil {
-		return exitUsage
+	files, code, done := fs.parse(args, stdout, stderr)
+	if done {
+		return code
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "alerter test rules: want at least one FILE")
-		return exitUsage
+		return fs.usageError(stderr, "want at least one FILE")
 	}
 	var opts ruletest.Options
 	if len(runs) > 0 {
@@ -48,7 +45,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opts.Run = re
 	}
 
-	code := exitOK
+	code = exitOK
 	var results []*ruletest.FileResult
 	ruletest.RunFiles(ctx, files, opts, func(r *ruletest.FileResult) {
 		ruletest.WriteReport(stdout, stderr, r)
@@ -62,6 +59,14 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "alerter test rules: %v\n", err)
 			return exitProblems
 		}
+	}
+	ran := 0
+	for _, r := range results {
+		ran += len(r.Tests)
+	}
+	if opts.Run != nil && ran == 0 {
+		fmt.Fprintf(stderr, "alerter test rules: --run %s selected no test in %d file(s): nothing was tested\n", strings.Join(runs, " --run "), len(files))
+		return exitProblems
 	}
 	return code
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/semver"
+)
+
+// TestHelp: every way of asking for help prints that command's usage to
+// stdout and exits 0, with the command's own flags and no others.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    []string // in stdout
+		notWant []string
+	}{
+		{[]string{"--help"}, []string{"Usage:", "alerter check config FILE", "alerter help [COMMAND]"}, nil},
+		{[]string{"-h"}, []string{"alerter routes show"}, nil},
+		{[]string{"help"}, []string{"alerter backtest"}, nil},
+		{[]string{"run", "--help"}, []string{"Usage: alerter [run] [flags]", "--config.file=STRING", "--storage.path", "(default alerter.yml)"}, nil},
+		{[]string{"help", "run"}, []string{"Usage: alerter [run] [flags]"}, nil},
+		{[]string{"check", "--help"}, []string{"Usage: alerter check COMMAND", "config ", "rules "}, nil},
+		{[]string{"help", "check"}, []string{"Usage: alerter check COMMAND"}, nil},
+		{[]string{"check", "config", "--help"}, []string{"Usage: alerter check config FILE", "WARNING lines"}, nil},
+		{[]string{"help", "check", "config"}, []string{"Usage: alerter check config FILE"}, nil},
+		{[]string{"check", "rules", "-h"}, []string{"Usage: alerter check rules FILE..."}, nil},
+		{[]string{"test", "rules", "--help"}, []string{"Usage: alerter test rules", "--run=REGEX", "--junit=STRING"}, nil},
+		{[]string{"test", "--help"}, []string{"Usage: alerter test COMMAND", "rules "}, nil},
+		{[]string{"routes", "show", "--help"}, []string{"Usage: alerter routes show", "--config.file"}, []string{"--tree", "--verify.receivers"}},
+		{[]string{"routes", "test", "--help"}, []string{"Usage: alerter routes test", "--tree", "--verify.receivers"}, nil},
+		{[]string{"routes", "--help"}, []string{"Usage: alerter routes COMMAND", "show ", "test "}, nil},
+		{[]string{"receivers", "test", "--help"}, []string{"Usage: alerter receivers test --config.file=FILE NAME", "--web.external-url"}, nil},
+		{[]string{"backtest", "--help"}, []string{"Usage: alerter backtest", "--from=STRING", "--step=STRING"}, nil},
+		{[]string{"help", "backtest"}, []string{"Usage: alerter backtest"}, nil},
+	} {
+		code, stdout, stderr := runCLI(t, tc.args...)
+		require.Equal(t, exitOK, code, "%v: %s", tc.args, stderr)
+		require.Empty(t, stderr, tc.args)
+		for _, w := range tc.want {
+			require.Contains(t, stdout, w, tc.args)
+		}
+		for _, w := range tc.notWant {
+			require.NotContains(t, stdout, w, tc.args)
+		}
+	}
+	// A usage error prints the problem and the usage to stderr.
+	code, stdout, stderr := runCLI(t, "check", "config")
+	require.Equal(t, exitUsage, code)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, "alerter check config: want exactly one FILE")
+	require.Contains(t, stderr, "Usage: alerter check config FILE")
+	code, _, stderr = runCLI(t, "check", "frob")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, `alerter check: unknown command "frob"`)
+}
+
+// TestVersionForms: alerter --version prints Prometheus' version block, and
+// the version is a semantic version (amtool compares its major and minor).
+func TestVersionForms(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		code, stdout, _ := runCLI(t, args...)
+		require.Equal(t, exitOK, code)
+		require.True(t, strings.HasPrefix(stdout, "alerter, version "+version()+" (branch: "), stdout)
+		require.Contains(t, stdout, "go version:")
+	}
+	require.True(t, semver.IsValid("v"+version()), version())
+	require.NotContains(t, version(), "devel")
+}
+
+// TestRunSelectingNoTestFails: --run that selects no test is a failure that
+// says so, not a SUCCESS after running nothing.
+func TestRunSelectingNoTestFails(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.yml"), []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n"), 0o600))
+	test := filepath.Join(dir, "test.yml")
+	require.NoError(t, os.WriteFile(test, []byte(`rule_files: [rules.yml]
+tests:
+  - name: up
+    interval: 1m
+    input_series: [{series: 'up{job="a"}', values: '1x5'}]
+    alert_rule_test: [{eval_time: 5m, alertname: A, exp_alerts: []}]
+`), 0o600))
+	code, _, _ := runCLI(t, "test", "rules", "--run", "up", test)
+	require.Equal(t, exitOK, code)
+	code, _, stderr := runCLI(t, "test", "rules", "--run", "nothing-like-this", test)
+	require.Equal(t, exitProblems, code)
+	require.Contains(t, stderr, "--run nothing-like-this selected no test in 1 file(s): nothing was tested")
+}

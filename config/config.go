@@ -129,7 +129,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse validates content as the config file at path. Every problem found
-// is returned, joined, each prefixed with path and line where known.
+// is returned, joined, each prefixed with path and line where known. With
+// problems the config is nil if the file could not be decoded at all, and
+// otherwise returned as far as it was understood, for reporting only.
 func Parse(path string, content []byte) (*Config, error) {
 	cfg := &Config{Path: path, Dir: filepath.Dir(path)}
 	if isEmptyYAML(content) {
@@ -160,7 +162,9 @@ func Parse(path string, content []byte) (*Config, error) {
 				errs[i] = fmt.Errorf("%s: %w", path, e)
 			}
 		}
-		return nil, errors.Join(errs...)
+		// The config is returned with its problems, so that a check can
+		// go on to the rule files it names; it must not be run.
+		return cfg, errors.Join(errs...)
 	}
 	return cfg, nil
 }

@@ -127,7 +127,26 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "alerter backtest: %v\n", err)
 		return exitProblems
 	}
+	if why := nothingEvaluated(rep); why != "" {
+		fmt.Fprintf(stderr, "alerter backtest: every evaluation failed, so the report says nothing: %s\n", why)
+		return exitProblems
+	}
 	return exitOK
+}
+
+// nothingEvaluated returns, when every evaluation of every rule failed,
+// the first rule's error; "" when some evaluation worked.
+func nothingEvaluated(rep *backtest.Report) string {
+	why := ""
+	for _, r := range rep.Rules {
+		if r.FailedEvaluations < r.Evaluations || r.Evaluations == 0 {
+			return ""
+		}
+		if why == "" {
+			why = fmt.Sprintf("rule %q: %s", r.Name, r.Error)
+		}
+	}
+	return why
 }
 
 // storageFile is the database under --storage.path (storage.Open's).

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // runCheck runs `alerter check config FILE` and `alerter check rules FILE...`.
@@ -48,27 +48,27 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 // section per file as promtool does.
 func checkConfig(path string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Checking %s\n", path)
-	l, reports, err := load(path)
-	if reports == nil && err != nil {
+	_, reports, err := load(path)
+	if reports == nil {
 		fmt.Fprintf(stderr, "  FAILED:\n%s\n", err)
 		return exitProblems
 	}
-	if l != nil {
-		for _, w := range l.warnings {
-			if !strings.HasPrefix(w, path+": ") {
-				continue // a rule file's: printed with it below
+	own := reports[0]
+	if len(own.errs) > 0 {
+		fmt.Fprintf(stderr, "  FAILED:\n%s\n", errors.Join(own.errs...))
+	} else {
+		ruleFiles := 0
+		for _, rep := range reports[1:] {
+			if !rep.series {
+				ruleFiles++
 			}
-			fmt.Fprintf(stderr, "  WARNING: %s\n", strings.TrimPrefix(w, path+": "))
 		}
+		fmt.Fprintf(stdout, "  SUCCESS: %d rule files found\n", ruleFiles)
 	}
-	ruleFiles := 0
-	for _, rep := range reports {
-		if !rep.series {
-			ruleFiles++
-		}
+	for _, w := range own.warnings {
+		fmt.Fprintf(stderr, "  WARNING: %s\n", w)
 	}
-	fmt.Fprintf(stdout, "  SUCCESS: %d rule files found\n", ruleFiles)
-	for _, rep := range reports {
+	for _, rep := range reports[1:] {
 		fmt.Fprintf(stdout, "\nChecking %s\n", rep.path)
 		printReport(rep, stdout, stderr)
 	}

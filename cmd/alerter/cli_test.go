@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alerter/alerter/internal/testutil"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/semver"
 )
@@ -89,4 +90,38 @@ tests:
 	code, _, stderr := runCLI(t, "test", "rules", "--run", "nothing-like-this", test)
 	require.Equal(t, exitProblems, code)
 	require.Contains(t, stderr, "--run nothing-like-this selected no test in 1 file(s): nothing was tested")
+}
+
+// TestBacktestThatEvaluatedNothingFails: on the quickstart's embedded
+// datasource every evaluation fails; the backtest says so and exits 1
+// instead of reporting that nothing ever fired.
+func TestBacktestThatEvaluatedNothingFails(t *testing.T) {
+	cfg := filepath.Join(testutil.RepoRoot(t), "examples", "quickstart", "alerter.yml")
+	code, _, stderr := runCLI(t, "backtest", "--config.file="+cfg, "--from=-1h")
+	require.Equal(t, exitProblems, code, stderr)
+	require.Contains(t, stderr, `every evaluation failed, so the report says nothing: rule "HighErrorRatio": datasource "local" is embedded`)
+}
+
+// TestCheckConfigReportsEverythingAtOnce: a problem in the config, a broken
+// rule file and recording rules that will not be evaluated are all
+// reported in one run, not one after the other.
+func TestCheckConfigReportsEverythingAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+	}
+	write("alerter.yml", `
+global: {resolve_timeout: 1x}
+datasources: [{name: prom, type: prometheus, url: 'http://127.0.0.1:9090'}]
+rule_files: [good.yml, bad.yml, 'more/*.yml']
+`)
+	write("good.yml", "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n      - alert: Down\n        expr: up == 0\n")
+	write("bad.yml", "groups:\n  - name: b\n    rules:\n      - alert: Broken\n        expr: rate(up)\n")
+	code, stdout, stderr := runCLI(t, "check", "config", filepath.Join(dir, "alerter.yml"))
+	require.Equal(t, exitProblems, code)
+	require.Contains(t, stderr, `resolve_timeout: unknown unit "x"`)
+	require.Contains(t, stderr, `bad.yml:5:15: group "b", rule 1 ("Broken"): could not parse expression`)
+	require.Contains(t, stderr, `WARNING: rule_files: "more/*.yml" matches no file`)
+	require.Contains(t, stderr, `WARNING: group "g": 1 recording rule(s) are not evaluated: datasource "prom" (type prometheus) cannot store what they record`)
+	require.Contains(t, stdout, "Checking "+filepath.Join(dir, "good.yml"))
 }

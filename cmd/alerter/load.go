@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,8 @@ type fileReport struct {
 	alerting, recording int
 	errs                []error
 	warnings            []string
+	// config is set for the configuration file's own report.
+	config bool
 }
 
 // lowGCPercent is the GC target while a configuration loads: parsing
@@ -66,38 +69,48 @@ func loadFrugally(path string) (*loaded, []fileReport, error) {
 
 // load reads the config at path and every rule file it names, and checks
 // what neither can check alone: that each group's datasource exists, and
-// that series files parse. It returns every problem.
+// that series files parse. It returns every problem of every file in one
+// go: the first report is the config file's own (its problems and
+// warnings), then one per rule and series file. The configuration is nil
+// when there is a problem.
 func load(path string) (*loaded, []fileReport, error) {
 	cfg, err := config.Load(path)
+	if cfg == nil {
+		return nil, nil, err // not even decoded: nothing else to check
+	}
+	own := fileReport{path: path, config: true}
 	if err != nil {
-		return nil, nil, err
-	}
-	// Receivers of kinds alerter cannot deliver to parse (so that
-	// `routes test` works on any Alertmanager config) but cannot run.
-	if errs := cfg.Routing.UnsupportedReceivers(); len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
-	}
-	// Notification templates are parsed and the integrations and query
-	// clients built now (nothing is contacted), so that `check config`
-	// reports what start-up would refuse: a broken template, an inline TLS
-	// key that is not one.
-	if err := buildClients(cfg); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		own.errs = append(own.errs, err)
+	} else {
+		// Receivers of kinds alerter cannot deliver to parse (so that
+		// `routes test` works on any Alertmanager config) but cannot run.
+		own.errs = append(own.errs, cfg.Routing.UnsupportedReceivers()...)
+		// Notification templates are parsed and the integrations and
+		// query clients built now (nothing is contacted), so that `check
+		// config` reports what start-up would refuse: a broken template,
+		// an inline TLS key that is not one.
+		if len(own.errs) == 0 {
+			if err := buildClients(cfg); err != nil {
+				own.errs = append(own.errs, fmt.Errorf("%s: %w", path, err))
+			}
+		}
 	}
 	paths, warnings, err := cfg.RuleFilePaths()
 	if err != nil {
-		return nil, nil, prefixLines(path, err)
+		own.errs = append(own.errs, prefixLines(path, err))
 	}
-	var errs []error
+	own.warnings = warnings
+	errs := slices.Clone(own.errs)
 	l := &loaded{cfg: cfg}
 	for _, w := range warnings {
 		l.warnings = append(l.warnings, path+": "+w)
 	}
-	reports := make([]fileReport, 0, len(paths))
+	reports := append(make([]fileReport, 0, len(paths)+1), own)
 	for _, p := range paths {
 		rep := ruleFileReport(p)
 		if rep.file != nil {
 			rep.errs = append(rep.errs, checkDatasources(cfg, rep.file)...)
+			rep.warnings = append(rep.warnings, unevaluatedRecordings(cfg, rep.file)...)
 			l.files = append(l.files, rep.file)
 		}
 		for _, w := range rep.warnings {
@@ -123,6 +136,29 @@ func load(path string) (*loaded, []fileReport, error) {
 		return nil, reports, errors.Join(errs...)
 	}
 	return l, reports, nil
+}
+
+// unevaluatedRecordings warns about the recording rules of f that are not
+// evaluated: their group's datasource cannot store what they record.
+func unevaluatedRecordings(cfg *config.Config, f *rules.File) []string {
+	var out []string
+	for _, g := range f.Groups {
+		ds, ok := cfg.Datasource(g.Datasource)
+		if !ok || ds.Type == config.TypeEmbedded {
+			continue
+		}
+		n := 0
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				n++
+			}
+		}
+		if n > 0 {
+			out = append(out, fmt.Sprintf("group %q: %d recording rule(s) are not evaluated: datasource %q (type %s) cannot store what they record (an embedded datasource can)",
+				g.Name, n, ds.Name, ds.Type))
+		}
+	}
+	return out
 }
 
 // buildClients builds and drops the notification integrations and the

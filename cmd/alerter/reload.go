@@ -58,6 +58,12 @@ func newReloader(opts reloaderOptions) *reloader {
 			Name: "alerter_config_reloads_total", Help: "Configuration reloads, by result.",
 		}, []string{"result"}),
 	}
+	// No reload has failed yet. Were it 0 until the first configuration
+	// is applied, the self-monitoring rule AlerterConfigReloadFailed would
+	// go pending on every start (the embedded datasource records the
+	// metrics from the start); a first configuration that fails to apply
+	// ends the process anyway.
+	r.lastOK.Set(1)
 	opts.registerer.MustRegister(r.lastOK, r.lastSuccess, r.reloads)
 	return r
 }

@@ -191,7 +191,8 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	wg.Go(func() { rt.run(runCtx) })
 	wg.Go(func() { r.watchSignals(runCtx) })
 	ready.Store(true)
-	logger.Info("alerter is ready", "version", version(), "listen", flags.listenAddress, "external_url", extURL.String())
+	logger.Info("alerter is ready: the web UI is at "+extURL.String()+"/ and the alerts at "+extURL.String()+"/api/v1/alerts",
+		"version", version(), "listen", flags.listenAddress)
 
 	select {
 	case <-ctx.Done():

@@ -5,7 +5,7 @@
 // new alerts each at once. It runs the binary given, samples its RSS every
 // 100 ms, and prints one line of results.
 //
-//	go run docs/bench/bounds/hostile.go -alerter ./alerter -seconds 60
+//	go run bench/bounds/hostile.go -alerter ./alerter -seconds 60
 package main
 
 import (

@@ -3,7 +3,7 @@
 # Prometheus holding backfilled history, and measure the alerter binary's wall
 # time and peak RSS (GNU time). Usage, from the repository root:
 #
-#   docs/bench/backtest/run.sh [INSTANCES]
+#   bench/backtest.sh [INSTANCES]
 #
 # The history: m{rule="0".."99", instance="host-0".."host-N"} at a 1-minute
 # resolution over 7 days, 1 during one window of 10-49 minutes every 6 hours

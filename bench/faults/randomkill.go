@@ -8,7 +8,7 @@
 // resolve between; a lost resolve is a resolved alert whose group's last
 // notification is not a resolve.
 //
-//	go run docs/bench/faults/randomkill.go -alerter ./alerter -groups 1000 -kills 15 -latency 200ms
+//	go run bench/faults/randomkill.go -alerter ./alerter -groups 1000 -kills 15 -latency 200ms
 //
 // The receiver answers after a random delay up to -latency, so that many
 // notifications are in flight at each kill. It records a notification when

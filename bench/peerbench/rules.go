@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// rulesCase is one rule-evaluation measurement.
+type rulesCase struct {
+	rules      int
+	interval   time.Duration
+	window     time.Duration
+	firingFrac float64
+	latency    time.Duration // of the fake query API
+	notify     bool          // alerter: route the alerts to a webhook (vmalert always posts them)
+}
+
+func (c rulesCase) name() string {
+	s := fmt.Sprintf("%d rules @%s", c.rules, c.interval)
+	if c.latency > 0 {
+		s += fmt.Sprintf(" latency %s", c.latency)
+	}
+	return s
+}
+
+// writeRules writes c.rules alerting rules in groups of 100; a fraction
+// firingFrac of them return one series (they fire), the others none.
+func writeRules(path string, c rulesCase) error {
+	var b strings.Builder
+	b.WriteString("groups:\n")
+	every := max(1, int(1/c.firingFrac+0.5))
+	for i := range c.rules {
+		if i%100 == 0 {
+			fmt.Fprintf(&b, "  - name: bench-%d\n    rules:\n", i/100)
+		}
+		series := 0
+		if c.firingFrac > 0 && i%every == 0 {
+			series = 1
+		}
+		fmt.Fprintf(&b, "      - alert: BenchAlert%d\n        expr: bench_metric{rule=\"%d\",series=\"%d\"} > 0\n", i, i, series)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// measureRules runs target t on case c once and returns its figures.
+func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[string]any, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "peerbench-rules-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	prom, snk := newFakeProm(c.latency), newSink()
+	promURL, sinkURL := serve(ctx, prom), serve(ctx, snk)
+	rulesFile := filepath.Join(dir, "rules.yml")
+	if err := writeRules(rulesFile, c); err != nil {
+		return nil, err
+	}
+	addr := freeAddr()
+	var args []string
+	ready := "http://" + addr + "/-/ready"
+	switch t.kind {
+	case "alerter":
+		cfg := fmt.Sprintf("global: {evaluation_interval: %s}\ndatasources: [{name: fakeprom, type: prometheus, url: '%s'}]\nrule_files: ['%s']\n",
+			c.interval, promURL, rulesFile)
+		if c.notify {
+			cfg += fmt.Sprintf("route: {receiver: sink, group_by: [alertname], group_wait: 1s, group_interval: 5s, repeat_interval: 1h}\n"+
+				"receivers: [{name: sink, webhook_configs: [{url: '%s/hook', send_resolved: false}]}]\n", sinkURL)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte(cfg), 0o600); err != nil {
+			return nil, err
+		}
+		args = []string{"--config.file=" + filepath.Join(dir, "alerter.yml"), "--storage.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr, "--log.level=warn"}
+	case "vmalert":
+		args = []string{"-rule=" + rulesFile, "-datasource.url=" + promURL, "-notifier.url=" + sinkURL,
+			"-evaluationInterval=" + c.interval.String(), "-httpListenAddr=" + addr, "-loggerLevel=ERROR"}
+		ready = "http://" + addr + "/health"
+	default:
+		return nil, fmt.Errorf("%s cannot evaluate rules", t.kind)
+	}
+	p, err := start(t.bin, args, ready)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	// Two intervals for every group to run once and settle.
+	time.Sleep(2*c.interval + time.Second)
+	prom.count(c.interval)
+	cpu0, err := p.cpuSeconds()
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(c.window)
+	cpu1, err := p.cpuSeconds()
+	if err != nil {
+		return nil, err
+	}
+	rss, err := p.peakRSS()
+	if err != nil {
+		return nil, err
+	}
+	evals, late := prom.stats()
+	expected := float64(c.rules) * c.window.Seconds() / c.interval.Seconds()
+	notifications, posted, delivered := snk.counts()
+	return map[string]any{
+		"scenario": "rules", "case": c.name(), "target": t.name, "run": run,
+		"rules": c.rules, "interval_s": c.interval.Seconds(), "window_s": c.window.Seconds(),
+		"notify":      c.notify || t.kind == "vmalert",
+		"evaluations": evals, "expected": expected, "late_pct": 100 * float64(late) / expected,
+		"cpu_s": cpu1 - cpu0, "cpu_s_per_1k_evals": 1000 * (cpu1 - cpu0) / float64(max(evals, 1)),
+		"peak_rss_mib": rss, "notifications": notifications, "alerts_posted_to_notifier": posted,
+		"alerts_delivered": delivered,
+	}, nil
+}

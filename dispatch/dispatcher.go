@@ -34,6 +34,10 @@ type Options struct {
 	// the alerts of one group; zero means no limit. An alert that would
 	// exceed one is not grouped (not notified) and is counted.
 	MaxGroups, MaxAlertsPerGroup int
+	// HoldUntil holds every group's first flush until then
+	// (Alertmanager's --dispatch.start-delay, counted from the process's
+	// start): senders have time to re-send their alerts after a restart.
+	HoldUntil time.Time
 }
 
 // Reasons for keeping an alert out of an aggregation group.
@@ -77,6 +81,7 @@ type Dispatcher struct {
 	minFlushTimeout time.Duration
 	maxGroups       int
 	maxPerGroup     int
+	holdUntil       time.Time
 	// limitLogged remembers the limits already logged as reached.
 	limitLogged sync.Map
 
@@ -120,7 +125,7 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log, history: opts.History,
 		logger: opts.Logger, metrics: opts.Metrics, now: opts.Now,
 		minFlushTimeout: opts.MinFlushTimeout,
-		maxGroups:       opts.MaxGroups, maxPerGroup: opts.MaxAlertsPerGroup,
+		maxGroups:       opts.MaxGroups, maxPerGroup: opts.MaxAlertsPerGroup, holdUntil: opts.HoldUntil,
 		ctx: ctx, cancel: cancel,
 		groups:   map[groupID]*aggrGroup{},
 		failures: map[string]string{},
@@ -224,6 +229,7 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (newGroup, bool) 
 	if a.StartsAt.Add(wait).Before(now) {
 		wait = 0 // the alert started long ago: flush at once
 	}
+	wait = max(wait, d.holdUntil.Sub(now))
 	return newGroup{ag, wait}, true
 }
 

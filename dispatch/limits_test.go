@@ -78,3 +78,24 @@ func TestDispatcherLimits(t *testing.T) {
 		require.Equal(t, 3.0, testutil.ToFloat64(m.ungrouped.WithLabelValues(NotGroupedPerGroupLimit)))
 	})
 }
+
+// TestStartDelayHoldsFirstFlush: with --dispatch.start-delay, no group
+// flushes before the delay after the start, even one whose alert started
+// long ago; afterwards groups flush as usual.
+func TestStartDelayHoldsFirstFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		e := newEnv(t, &config.Route{
+			Receiver: "r", GroupBy: []model.LabelName{"alertname"},
+			GroupWait: dur(time.Second), GroupInterval: dur(time.Minute), RepeatInterval: dur(time.Hour),
+		}, func(o *Options) { o.HoldUntil = start.Add(30 * time.Second) })
+		e.put(firing(start.Add(-time.Hour), "alertname", "Old"))
+		advance(29 * time.Second)
+		require.Empty(t, e.rec.all(), "held until the start delay passed")
+		advance(time.Second)
+		require.Len(t, e.rec.all(), 1)
+		e.put(firing(time.Now(), "alertname", "New"))
+		advance(time.Second)
+		require.Len(t, e.rec.all(), 2, "after the delay, group_wait as usual")
+	})
+}

@@ -31,10 +31,16 @@ type alerter struct {
 func startAlerter(t *testing.T, files map[string]string, storageDir string) *alerter {
 	t.Helper()
 	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	return startAlerterIn(t, dir, storageDir)
+}
+
+// writeFiles writes files (name → content) into dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
 	for name, content := range files {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 	}
-	return startAlerterIn(t, dir, storageDir)
 }
 
 func startAlerterIn(t *testing.T, dir, storageDir string) *alerter {

@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/alertmanager/matcher/compat"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/dispatch"
 )
 
@@ -132,6 +132,8 @@ func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := a.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("alert %d (%s): %w", i, a.Labels, err))
+		} else if err := h.classicNames(a.Labels); err != nil {
+			errs = append(errs, fmt.Errorf("alert %d (%s): %w", i, a.Labels, err))
 		}
 		alerts[i] = a
 	}
@@ -150,6 +152,17 @@ func (h *handler) postAlerts(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// classicNames refuses the label names the matcher syntax does not allow
+// (in classic mode, names beyond [a-zA-Z_][a-zA-Z0-9_]*).
+func (h *handler) classicNames(ls model.LabelSet) error {
+	for ln := range ls {
+		if !h.opts.MatcherSyntax.ValidLabelName(string(ln)) {
+			return fmt.Errorf("invalid label name %q in classic mode", ln)
+		}
+	}
+	return nil
+}
+
 // alertFilter holds the query parameters of GET /alerts and /alerts/groups.
 type alertFilter struct {
 	matchers                                 labels.Matchers
@@ -157,7 +170,7 @@ type alertFilter struct {
 	receiver                                 *regexp.Regexp
 }
 
-func parseAlertFilter(r *http.Request) (*alertFilter, error) {
+func parseAlertFilter(syn config.MatcherSyntax, r *http.Request) (*alertFilter, error) {
 	q := r.URL.Query()
 	f := &alertFilter{active: true, silenced: true, inhibited: true, unprocessed: true}
 	for _, p := range []struct {
@@ -172,7 +185,7 @@ func parseAlertFilter(r *http.Request) (*alertFilter, error) {
 			*p.dst = b
 		}
 	}
-	ms, err := parseFilter(q["filter"])
+	ms, err := parseFilter(syn, q["filter"])
 	if err != nil {
 		return nil, err
 	}
@@ -187,11 +200,12 @@ func parseAlertFilter(r *http.Request) (*alertFilter, error) {
 	return f, nil
 }
 
-// parseFilter parses filter parameters as Alertmanager's API does.
-func parseFilter(filters []string) (labels.Matchers, error) {
+// parseFilter parses filter parameters as Alertmanager's API does, in the
+// matcher syntax of its feature flags.
+func parseFilter(syn config.MatcherSyntax, filters []string) (labels.Matchers, error) {
 	var ms labels.Matchers
 	for _, s := range filters {
-		m, err := compat.Matcher(s, "api")
+		m, err := syn.ParseMatcher(s)
 		if err != nil {
 			return nil, fmt.Errorf("bad matcher %q in filter: %w", s, err)
 		}
@@ -252,7 +266,7 @@ func slicesAny[T any](s []T, f func(T) bool) bool {
 }
 
 func (h *handler) getAlerts(w http.ResponseWriter, r *http.Request) {
-	f, err := parseAlertFilter(r)
+	f, err := parseAlertFilter(h.opts.MatcherSyntax, r)
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err)
 		return
@@ -271,7 +285,7 @@ func (h *handler) getAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) getAlertGroups(w http.ResponseWriter, r *http.Request) {
-	f, err := parseAlertFilter(r)
+	f, err := parseAlertFilter(h.opts.MatcherSyntax, r)
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err)
 		return

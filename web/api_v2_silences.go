@@ -66,7 +66,7 @@ func silenceView(s silences.Silence, now time.Time) gettableSilence {
 }
 
 func (h *handler) getSilences(w http.ResponseWriter, r *http.Request) {
-	ms, err := parseFilter(r.URL.Query()["filter"])
+	ms, err := parseFilter(h.opts.MatcherSyntax, r.URL.Query()["filter"])
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err)
 		return
@@ -129,6 +129,14 @@ func (h *handler) postSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sil, err := silenceFromJSON(in)
+	if err == nil {
+		for _, m := range sil.Matchers {
+			if !h.opts.MatcherSyntax.ValidLabelName(m.Name) {
+				err = fmt.Errorf("matcher %s: invalid label name %q in classic mode", m, m.Name)
+				break
+			}
+		}
+	}
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err)
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/alerter/alerter/backtest"
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -162,7 +163,7 @@ func TestJSONEndpointsRefuseOtherBodies(t *testing.T) {
 
 func mustMatchers(t *testing.T, s string) labels.Matchers {
 	t.Helper()
-	ms, err := parseMatcherExpr(s)
+	ms, err := parseMatcherExpr(config.SyntaxFallback, s)
 	require.NoError(t, err)
 	return ms
 }

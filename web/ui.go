@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/alertmanager/matcher/compat"
+	"github.com/alerter/alerter/config"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 )
@@ -196,12 +196,12 @@ func labelSetExpr(ls model.LabelSet) string {
 // parseMatcherExpr parses what a user typed into a filter or matcher box:
 // {a="b", c=~"d.*"}, with or without braces, as Alertmanager's API parses
 // matchers. An empty box is no matcher.
-func parseMatcherExpr(s string) (labels.Matchers, error) {
+func parseMatcherExpr(syn config.MatcherSyntax, s string) (labels.Matchers, error) {
 	s = strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ").Replace(s))
 	if s == "" || s == "{}" {
 		return nil, nil
 	}
-	ms, err := compat.Matchers(s, "web")
+	ms, err := syn.ParseMatchers(s)
 	if err != nil {
 		return nil, fmt.Errorf("bad matcher syntax in %q: %w (write matchers as {name=\"value\", other=~\"regex.*\"})", s, err)
 	}

@@ -87,7 +87,7 @@ func (u *ui) alerts(w http.ResponseWriter, r *http.Request) {
 		ShowSilenced: q.Get("silenced") != "", ShowInhibited: q.Get("inhibited") != "", ShowPending: q.Get("pending") != "",
 	}
 	status := http.StatusOK
-	ms, err := parseMatcherExpr(d.Filter)
+	ms, err := parseMatcherExpr(u.h.opts.MatcherSyntax, d.Filter)
 	if err != nil {
 		d.FilterError, status = err.Error(), http.StatusBadRequest
 	}

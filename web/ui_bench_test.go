@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/dispatch"
 	"github.com/alerter/alerter/silences"
 )
@@ -50,7 +51,7 @@ func BenchmarkAlertsPage(b *testing.B) {
 	}
 	rt.store.Put(alerts)
 	for g := range 100 {
-		ms, err := parseMatcherExpr(fmt.Sprintf(`{alertname="Alert%04d"}`, 1000+g))
+		ms, err := parseMatcherExpr(config.SyntaxFallback, fmt.Sprintf(`{alertname="Alert%04d"}`, 1000+g))
 		require.NoError(b, err)
 		_, err = sils.Set(context.Background(), silences.Silence{Matchers: ms, EndsAt: time.Now().Add(time.Hour), CreatedBy: "bench", Comment: "bench"})
 		require.NoError(b, err)

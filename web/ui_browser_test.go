@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/dispatch"
 	"github.com/alerter/alerter/internal/testutil"
 	"github.com/alerter/alerter/silences"
@@ -161,7 +162,7 @@ func TestBrowserUI(t *testing.T) {
 		Labels:      model.LabelSet{"alertname": "CertExpiring", "instance": "lb-1", "severity": "warning", "svc": "edge"},
 		Annotations: model.LabelSet{"summary": "TLS certificate expires in 6 days"}, StartsAt: now.Add(-26 * time.Hour),
 	}})
-	ms, err := parseMatcherExpr(`{alertname="CertExpiring"}`)
+	ms, err := parseMatcherExpr(config.SyntaxFallback, `{alertname="CertExpiring"}`)
 	require.NoError(t, err)
 	_, err = e.sils.Set(context.Background(), silences.Silence{
 		Matchers: ms, EndsAt: now.Add(6 * 24 * time.Hour), CreatedBy: "sam", Comment: "renewal ticket OPS-42 <script>window.xss=1</script>",

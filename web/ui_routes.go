@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/alertmanager/matcher/compat"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/dispatch"
 )
 
@@ -70,7 +70,7 @@ func (u *ui) routes(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	var matched map[*dispatch.Route]int
 	if strings.TrimSpace(d.Labels) != "" {
-		lset, err := parseLabelList(d.Labels)
+		lset, err := parseLabelList(u.h.opts.MatcherSyntax, d.Labels)
 		if err != nil {
 			d.LabelsError, status = err.Error(), http.StatusBadRequest
 		} else {
@@ -129,7 +129,7 @@ func routeTree(r *dispatch.Route, matched map[*dispatch.Route]int) *uiRoute {
 
 // parseLabelList reads a label set written as a=b, c="d e" or one label a
 // line (braces allowed), as the routes form takes it.
-func parseLabelList(s string) (model.LabelSet, error) {
+func parseLabelList(syn config.MatcherSyntax, s string) (model.LabelSet, error) {
 	s = strings.TrimSpace(s)
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
 	var parts []string
@@ -141,7 +141,7 @@ func parseLabelList(s string) (model.LabelSet, error) {
 	if len(parts) == 0 {
 		return nil, errors.New("no labels given: write them as alertname=\"Example\", severity=\"page\"")
 	}
-	ms, err := compat.Matchers("{"+strings.Join(parts, ",")+"}", "web")
+	ms, err := syn.ParseMatchers("{" + strings.Join(parts, ",") + "}")
 	if err != nil {
 		return nil, fmt.Errorf("bad label list: %w (write name=\"value\" pairs, separated by commas or lines)", err)
 	}

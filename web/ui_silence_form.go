@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -50,7 +51,7 @@ func (u *ui) newSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	f := &silenceForm{Matchers: r.URL.Query().Get("filter"), Duration: defaultSilenceDuration, CreatedBy: author(r)}
 	if f.Matchers != "" {
-		if ms, err := parseMatcherExpr(f.Matchers); err != nil {
+		if ms, err := parseMatcherExpr(u.h.opts.MatcherSyntax, f.Matchers); err != nil {
 			f.Errors = map[string]string{"matchers": err.Error()}
 		} else {
 			f.Preview = u.preview(ms, time.Now())
@@ -101,7 +102,7 @@ func (u *ui) saveSilence(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := time.Now()
-	sil, ms := f.parse(now)
+	sil, ms := f.parse(u.h.opts.MatcherSyntax, now)
 	if ms != nil {
 		f.Preview = u.preview(ms, now)
 	}
@@ -138,10 +139,10 @@ func (u *ui) saveSilence(w http.ResponseWriter, r *http.Request) {
 
 // parse validates the form. It returns the silence and, if they parsed,
 // the matchers (for the preview); problems go into f.Errors.
-func (f *silenceForm) parse(now time.Time) (silences.Silence, labels.Matchers) {
+func (f *silenceForm) parse(syn config.MatcherSyntax, now time.Time) (silences.Silence, labels.Matchers) {
 	f.Errors = map[string]string{}
 	sil := silences.Silence{ID: f.ID, CreatedBy: f.CreatedBy, Comment: f.Comment}
-	ms, err := parseMatcherExpr(f.Matchers)
+	ms, err := parseMatcherExpr(syn, f.Matchers)
 	switch {
 	case err != nil:
 		f.Errors["matchers"] = err.Error()
@@ -241,7 +242,7 @@ func (u *ui) renderForm(w http.ResponseWriter, r *http.Request, status int, f *s
 // silencePreview serves the preview fragment for the form's script:
 // the alerts the matchers select, or why they do not parse (status 400).
 func (u *ui) silencePreview(w http.ResponseWriter, r *http.Request) {
-	ms, err := parseMatcherExpr(r.URL.Query().Get("matchers"))
+	ms, err := parseMatcherExpr(u.h.opts.MatcherSyntax, r.URL.Query().Get("matchers"))
 	p := &previewData{}
 	status := http.StatusOK
 	switch {

@@ -76,7 +76,7 @@ func (u *ui) silences(w http.ResponseWriter, r *http.Request) {
 		d.State = string(silences.StateActive)
 	}
 	status := http.StatusOK
-	ms, err := parseMatcherExpr(d.Filter)
+	ms, err := parseMatcherExpr(u.h.opts.MatcherSyntax, d.Filter)
 	if err != nil {
 		d.FilterError, status = err.Error(), http.StatusBadRequest
 	}

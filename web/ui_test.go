@@ -195,7 +195,7 @@ func TestUIEscapesUserStrings(t *testing.T) {
 		Annotations: model.LabelSet{"summary": xss, "description": xss, "runbook": xss},
 		StartsAt:    time.Now(), GeneratorURL: "javascript:alert(1)",
 	}})
-	ms, err := parseMatcherExpr(`{alertname="XSS"}`)
+	ms, err := parseMatcherExpr(config.SyntaxFallback, `{alertname="XSS"}`)
 	require.NoError(t, err)
 	id, err := e.sils.Set(context.Background(), silences.Silence{
 		Matchers: ms, StartsAt: time.Now(), EndsAt: time.Now().Add(time.Hour), CreatedBy: xss, Comment: xss,
@@ -324,7 +324,7 @@ func TestUICrossSitePostRefused(t *testing.T) {
 	require.Empty(t, e.sils.Query())
 
 	// Expiring cross-site is refused too.
-	ms, _ := parseMatcherExpr(`a="b"`)
+	ms, _ := parseMatcherExpr(config.SyntaxFallback, `a="b"`)
 	id, err := e.sils.Set(context.Background(), silences.Silence{Matchers: ms, EndsAt: time.Now().Add(time.Hour), CreatedBy: "a", Comment: "b"})
 	require.NoError(t, err)
 	resp, _ := post(t, e.base+"/silences/"+id+"/expire", nil, map[string]string{"Sec-Fetch-Site": "cross-site"})
@@ -404,9 +404,9 @@ func TestFmtDuration(t *testing.T) {
 }
 
 func TestParseLabelList(t *testing.T) {
-	ls, err := parseLabelList("alertname=\"Disk Full\", severity=page\nteam=\"db,ops\"")
+	ls, err := parseLabelList(config.SyntaxFallback, "alertname=\"Disk Full\", severity=page\nteam=\"db,ops\"")
 	require.NoError(t, err)
 	require.Equal(t, model.LabelSet{"alertname": "Disk Full", "severity": "page", "team": "db,ops"}, ls)
-	_, err = parseLabelList("  ")
+	_, err = parseLabelList(config.SyntaxFallback, "  ")
 	require.Error(t, err)
 }

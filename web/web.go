@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/alerter/alerter/backtest"
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/evaluator"
 )
 
@@ -35,10 +37,19 @@ type Options struct {
 	// Ready reports whether start-up has finished.
 	Ready    func() bool
 	Gatherer prometheus.Gatherer
-	// ExternalURL's path, if any, is the prefix every endpoint is served under.
+	// ExternalURL's path, if any, is the prefix every endpoint is served
+	// under, and links in pages use it.
 	ExternalURL *url.URL
-	Version     string
-	Logger      *slog.Logger
+	// RoutePrefix, if set, is the prefix endpoints are served under instead
+	// (Alertmanager's --web.route-prefix: a proxy in front strips the
+	// external URL's path); links still use the external URL's.
+	RoutePrefix string
+	// CORSOrigin, if set, matches the origins (whole: scheme, host and
+	// port) whose pages may call the API: they get CORS headers, and their
+	// state-changing requests pass (Alertmanager's --web.cors.origin).
+	CORSOrigin *regexp.Regexp
+	Version    string
+	Logger     *slog.Logger
 
 	// Routing and Silences serve Alertmanager's API v2; without them it
 	// is not served.
@@ -47,6 +58,10 @@ type Options struct {
 	Revision  string
 	GoVersion string
 	StartTime time.Time
+
+	// MatcherSyntax is how typed matchers (filters, silences) are parsed
+	// and which label names alerts and silences may have.
+	MatcherSyntax config.MatcherSyntax
 
 	// Notifications serves GET /api/v1/notifications; nil: not served.
 	Notifications NotificationHistory
@@ -90,6 +105,12 @@ func New(opts Options) http.Handler {
 		mux.HandleFunc("POST /api/v2/silences", h.postSilence)
 		mux.HandleFunc("GET /api/v2/silence/{id}", h.getSilence)
 		mux.HandleFunc("DELETE /api/v2/silence/{id}", h.deleteSilence)
+		// Alertmanager's API v1, removed in its 0.27 (GET /api/v1/alerts
+		// is Prometheus' here).
+		for _, p := range []string{"GET /api/v1/status", "GET /api/v1/receivers", "POST /api/v1/alerts",
+			"GET /api/v1/silences", "POST /api/v1/silences", "GET /api/v1/silence/{id}", "DELETE /api/v1/silence/{id}"} {
+			mux.HandleFunc(p, h.v1Gone)
+		}
 	}
 	if opts.Notifications != nil {
 		mux.HandleFunc("GET /api/v1/notifications", h.notifications)
@@ -109,7 +130,11 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 
 	var root http.Handler = mux
-	if p := prefix(opts.ExternalURL); p != "" {
+	p := prefix(opts.ExternalURL)
+	if opts.RoutePrefix != "" {
+		p = strings.TrimRight(opts.RoutePrefix, "/")
+	}
+	if p != "" {
 		outer := http.NewServeMux()
 		outer.Handle(p+"/", http.StripPrefix(p, mux))
 		outer.Handle("GET /{$}", http.RedirectHandler(p+"/", http.StatusFound))
@@ -133,6 +158,19 @@ func (h *handler) crossOrigin(next http.Handler) http.Handler {
 		_ = cop.AddTrustedOrigin(ext.Scheme + "://" + ext.Host)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && h.opts.CORSOrigin != nil && h.opts.CORSOrigin.MatchString(o) {
+			hd := w.Header()
+			hd.Set("Access-Control-Allow-Origin", o)
+			hd.Set("Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, Origin")
+			hd.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+			hd.Set("Access-Control-Expose-Headers", "Date")
+			hd.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions {
+				return // the preflight
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
 		if err := cop.Check(r); err != nil {
 			msg := fmt.Errorf("cross-site request refused (%v): send it from alerter's own pages, or without a browser", err)
 			if isUIPath(r.URL.Path) {
@@ -204,6 +242,16 @@ func (h *handler) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "config reloaded")
+}
+
+// v1Gone answers what Alertmanager 0.27 and later answer on its removed
+// API v1.
+func (h *handler) v1Gone(w http.ResponseWriter, r *http.Request) {
+	h.opts.Logger.Debug("Alertmanager's API v1 was asked for; it is removed", "path", r.URL.Path, "method", r.Method)
+	writeJSON(w, http.StatusGone, map[string]string{
+		"status": "deprecated",
+		"error":  "The Alertmanager v1 API was deprecated in version 0.16.0 and is removed as of version 0.27.0 - please use the equivalent route in the v2 API",
+	})
 }
 
 // slogErrorLog lets promhttp log through slog.

@@ -29,8 +29,12 @@ func newFlags(name, synopsis, about string) *flags {
 // usage prints the command's usage: synopsis, description and flags.
 func (f *flags) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s\n\n%s\n", f.synopsis, f.about)
-	first := true
+	first, ignored := true, 0
 	f.VisitAll(func(fl *flag.Flag) {
+		if strings.HasPrefix(fl.Usage, ignoredUsage) {
+			ignored++
+			return
+		}
 		if first {
 			fmt.Fprintln(w, "\nFlags:")
 			first = false
@@ -45,7 +49,13 @@ func (f *flags) usage(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	})
+	if ignored > 0 {
+		fmt.Fprintf(w, "\n%d more of Alertmanager's flags (--cluster.*, --web.timeout, ...) are accepted and ignored,\nso that an Alertmanager unit file starts alerter.\n", ignored)
+	}
 }
+
+// ignoredUsage starts the usage of flags that are accepted and ignored.
+const ignoredUsage = "accepted for Alertmanager's unit files"
 
 // parse parses args, with flags allowed between the arguments, as amtool
 // (kingpin) allows; "--" ends the flags. It returns the arguments. When

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sort"
@@ -37,6 +38,9 @@ type routing struct {
 	// gcEvery is how often expired notification log entries are deleted.
 	gcEvery time.Duration
 	limits  routingLimits
+	// hold and alertsGC: see routingOptions.
+	hold     time.Time
+	alertsGC time.Duration
 	// refusing is set while the store refuses the evaluator's new alerts.
 	refusing atomic.Bool
 	// slackMessages remembers the Slack messages update_message edits.
@@ -89,7 +93,7 @@ func (r *routing) prepare(cfg *config.Config, externalURL string) (*routingConfi
 		History:       r.history,
 		Logger:        r.logger,
 		Metrics:       r.metrics,
-		MaxGroups:     r.limits.groups, MaxAlertsPerGroup: r.limits.perGroup,
+		MaxGroups:     r.limits.groups, MaxAlertsPerGroup: r.limits.perGroup, HoldUntil: r.hold,
 	})
 	if err != nil {
 		return nil, err
@@ -146,7 +150,7 @@ func (r *routing) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.silences.Run(ctx) })
 	wg.Go(func() { r.history.Run(ctx) })
-	alerts := time.NewTicker(time.Minute)
+	alerts := time.NewTicker(r.alertsGC)
 	defer alerts.Stop()
 	logs := time.NewTicker(r.gcEvery)
 	defer logs.Stop()
@@ -271,8 +275,13 @@ type routingOptions struct {
 	db     *storage.DB
 	data   dataLifetime
 	limits routingLimits
-	reg    prometheus.Registerer
-	logger *slog.Logger
+	// holdUntil holds the first flush of every group until then
+	// (--dispatch.start-delay after the start).
+	holdUntil time.Time
+	// alertsGC is how often resolved alerts are dropped; 0: a minute.
+	alertsGC time.Duration
+	reg      prometheus.Registerer
+	logger   *slog.Logger
 }
 
 // newRouting opens the long-lived routing state from opts.db.
@@ -305,6 +314,8 @@ func newRouting(ctx context.Context, opts routingOptions) (*routing, error) {
 		logger:   logger,
 		gcEvery:  data.interval(),
 		limits:   opts.limits,
+		hold:     opts.holdUntil,
+		alertsGC: cmp.Or(opts.alertsGC, time.Minute),
 	}
 	r.store.SetLimits(opts.limits.store, r.metrics)
 	n, err := r.store.Restore(ctx, db.Alerts())

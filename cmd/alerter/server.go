@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/evaluator"
 	"github.com/alerter/alerter/storage"
 	alerterweb "github.com/alerter/alerter/web"
@@ -41,7 +44,53 @@ type serverFlags struct {
 	// from dataRetention.
 	maintenance time.Duration
 	limits      routingLimits
+
+	// Alertmanager's flags, so that its unit files start alerter.
+	startDelay  time.Duration
+	features    string
+	routePrefix string
+	corsOrigin  string
+	alertsGC    time.Duration
+	// ignored are the flags given that alerter accepts and ignores.
+	ignored []string
+	// Derived from the flags above.
+	syntax          config.MatcherSyntax
+	cors            *regexp.Regexp
+	unknownFeatures []string
 }
+
+// ignoredFlags are Alertmanager flags that alerter accepts and ignores, so
+// that an Alertmanager unit file starts it: gossip clustering (alerter's
+// replicas share PostgreSQL instead) and tuning knobs with no counterpart.
+var ignoredFlags = []string{
+	"cluster.listen-address", "cluster.advertise-address", "cluster.peer", "cluster.peer-name",
+	"cluster.peer-timeout", "cluster.peers-resolve-timeout", "cluster.gossip-interval",
+	"cluster.pushpull-interval", "cluster.tcp-timeout", "cluster.probe-timeout", "cluster.probe-interval",
+	"cluster.settle-timeout", "cluster.reconnect-interval", "cluster.reconnect-timeout", "cluster.tls-config",
+	"cluster.label", "web.get-concurrency", "web.timeout", "dispatch.maintenance-interval",
+	"silences.max-silences", "silences.max-silence-size-bytes", "auto-gomemlimit.ratio",
+}
+
+// ignoredBoolFlags are ignored flags that take no value.
+var ignoredBoolFlags = []string{"cluster.allow-insecure-public-advertise-address-discovery", "auto-gomemlimit", "log.silences"}
+
+// ignoredFlag is a flag that records that it was given.
+type ignoredFlag struct {
+	name    string
+	given   *[]string
+	boolean bool
+}
+
+func (f ignoredFlag) String() string { return "" }
+
+func (f ignoredFlag) Set(string) error {
+	if !slices.Contains(*f.given, f.name) {
+		*f.given = append(*f.given, f.name)
+	}
+	return nil
+}
+
+func (f ignoredFlag) IsBoolFlag() bool { return f.boolean }
 
 // parseServerFlags parses the flags of `alerter run`; when done is set the
 // command ends with code (--help, or a usage error).
@@ -61,6 +110,17 @@ func parseServerFlags(args []string, stdout, stderr io.Writer) (f serverFlags, c
 	fs.IntVar(&f.limits.store.PerAlertName, "alerts.per-alertname-limit", 0, "most alerts kept per alertname, as in Alertmanager; 0: no limit")
 	fs.IntVar(&f.limits.groups, "dispatch.max-number-of-aggregation-groups", 0, "most aggregation groups; alerts that would make more are not notified and are counted; 0: no limit")
 	fs.IntVar(&f.limits.perGroup, "dispatch.max-alerts-per-aggregation-group", 0, "most alerts in one aggregation group; 0: no limit")
+	fs.DurationVar(&f.startDelay, "dispatch.start-delay", 0, "hold the first notification of every group until this long after the start, so that senders re-send their alerts first (set it to their resend delay)")
+	fs.StringVar(&f.features, "enable-feature", "", "Alertmanager's features: classic-mode (the matcher syntax and label names of Alertmanager <= 0.26) or utf8-strict-mode")
+	fs.StringVar(&f.routePrefix, "web.route-prefix", "", "prefix the endpoints are served under (default: the path of --web.external-url)")
+	fs.StringVar(&f.corsOrigin, "web.cors.origin", "", "regular expression, fully anchored, of the origins whose pages may call the API (CORS)")
+	fs.DurationVar(&f.alertsGC, "alerts.gc-interval", time.Minute, "how often resolved alerts are dropped from the alert store")
+	for _, name := range ignoredFlags {
+		fs.Var(ignoredFlag{name: name, given: &f.ignored}, name, ignoredUsage+", and ignored")
+	}
+	for _, name := range ignoredBoolFlags {
+		fs.Var(ignoredFlag{name: name, given: &f.ignored, boolean: true}, name, ignoredUsage+", and ignored")
+	}
 	fs.DurationVar(&f.maintenance, "data.maintenance-interval", 0, "how often expired silences, notification log entries and history are deleted (0: a tenth of --data.retention, at most 15m)")
 	rest, code, done := fs.parse(args, stdout, stderr)
 	if done {
@@ -68,6 +128,25 @@ func parseServerFlags(args []string, stdout, stderr io.Writer) (f serverFlags, c
 	}
 	if len(rest) > 0 {
 		return f, fs.usageError(stderr, "unexpected argument %q", rest[0]), true
+	}
+	var features []string
+	for _, s := range strings.Split(f.features, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case "classic-mode", "utf8-strict-mode":
+			features = append(features, s)
+		default:
+			f.unknownFeatures = append(f.unknownFeatures, s)
+		}
+	}
+	var err error
+	if f.syntax, err = config.ParseMatcherSyntax(features); err != nil {
+		return f, fs.usageError(stderr, "--enable-feature: %v", err), true
+	}
+	if f.corsOrigin != "" {
+		if f.cors, err = regexp.Compile("^(?:" + f.corsOrigin + ")$"); err != nil {
+			return f, fs.usageError(stderr, "--web.cors.origin: %v", err), true
+		}
 	}
 	return f, 0, false
 }
@@ -121,6 +200,13 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 			return fmt.Errorf("--web.config.file %s: %w", flags.webConfigFile, err)
 		}
 	}
+	if len(flags.ignored) > 0 {
+		logger.Warn("Alertmanager flags are accepted and ignored: alerter has no gossip cluster (replicas share their state in a database) and no counterpart to the others",
+			"flags", strings.Join(flags.ignored, ","))
+	}
+	if len(flags.unknownFeatures) > 0 {
+		logger.Warn("Unknown features of --enable-feature are ignored", "features", strings.Join(flags.unknownFeatures, ","))
+	}
 	extURL, err := externalURL(flags.externalURL, first.cfg.Global.ExternalURL, flags.listenAddress)
 	if err != nil {
 		return err
@@ -148,6 +234,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 
 	rt, err := newRouting(ctx, routingOptions{
 		db: db, data: dataLifetime{flags.dataRetention, flags.maintenance}, limits: flags.limits,
+		holdUntil: time.Now().Add(flags.startDelay), alertsGC: flags.alertsGC,
 		reg: reg, logger: logger.With("component", "dispatch"),
 	})
 	if err != nil {
@@ -173,6 +260,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		ExternalURL: extURL, Version: version(), Revision: revision(), Logger: logger.With("component", "web"),
 		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
 		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver, Backtest: bt.run,
+		MatcherSyntax: flags.syntax, RoutePrefix: flags.routePrefix, CORSOrigin: flags.cors,
 	})
 	srv, errc, err := listen(flags, handler, logger)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,4 +127,20 @@ rule_files: [good.yml, bad.yml, 'more/*.yml']
 	require.Contains(t, stderr, `WARNING: rule_files: "more/*.yml" matches no file`)
 	require.Contains(t, stderr, `WARNING: group "g": 1 recording rule(s) are not evaluated: datasource "prom" (type prometheus) cannot store what they record`)
 	require.Contains(t, stdout, "Checking "+filepath.Join(dir, "good.yml"))
+}
+
+// TestSignalDuringStartUpExitsZero: a SIGTERM while alerter starts (here:
+// before it starts at all) stops it cleanly, exit 0, instead of exit 1 with
+// "read saved alert states: context canceled".
+func TestSignalDuringStartUpExitsZero(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("route: {receiver: a}\nreceivers: [{name: a}]\nrule_files: [r.yml]\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yml"), []byte("groups: [{name: g, rules: [{alert: A, expr: up == 0}]}]\n"), 0o600))
+	var stdout, stderr strings.Builder
+	code := run(ctx, []string{"--config.file=" + filepath.Join(dir, "alerter.yml"), "--storage.path=" + t.TempDir(),
+		"--web.listen-address=127.0.0.1:0"}, &stdout, &stderr)
+	require.Equal(t, exitOK, code, stderr.String())
+	require.Contains(t, stderr.String(), "Stopped during start-up")
 }

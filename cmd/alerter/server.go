@@ -179,6 +179,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	if err := serve(ctx, flags, logger); err != nil {
+		if ctx.Err() != nil {
+			// SIGTERM or SIGINT during start-up: a clean stop, not a
+			// failure (whatever it interrupted says context canceled).
+			logger.Info("Stopped during start-up", "interrupted", err)
+			return exitOK
+		}
 		// Plain lines, one problem each: easier to read than one escaped log field.
 		fmt.Fprintf(stderr, "alerter: %s\n", err)
 		return exitProblems

@@ -49,14 +49,20 @@ type Config struct {
 type Manager struct {
 	opts Options
 
-	mu      sync.Mutex
-	groups  map[string]*Group
-	runCtx  context.Context // nil until Run
-	stopped bool
+	// updateMu is held by Update, and by Run while it starts and stops the
+	// groups. restored and loaded are used only under it.
+	updateMu sync.Mutex
 	// restored holds the states loaded from the store at the first Update,
 	// for groups that start without a previous version in memory.
 	restored map[string][]RuleAlerts
 	loaded   bool
+
+	// mu guards the map of groups and the run state, and is held only to
+	// read or swap them.
+	mu      sync.Mutex
+	groups  map[string]*Group
+	runCtx  context.Context // nil until Run
+	stopped bool
 }
 
 // NewManager returns a Manager with no groups.
@@ -75,10 +81,20 @@ func NewManager(opts Options) *Manager {
 // unchanged. Groups whose definition is unchanged keep running; changed ones
 // are restarted with the state of their rules copied over; removed ones are
 // stopped and their saved state deleted.
+//
+// Locking: updateMu makes Updates (and Run's start and end) take turns;
+// m.mu guards the map of groups only, and is held just to read it and to
+// swap it. Stopping the old groups (which waits for an evaluation in
+// progress) and deleting saved states happen outside it, so readers
+// (/api/v1/rules, the UI, /metrics) are never held up by a reload: they
+// see the old groups until the swap, the new ones after.
 func (m *Manager) Update(ctx context.Context, cfg Config) error {
+	m.updateMu.Lock()
+	defer m.updateMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stopped {
+	stopped, current := m.stopped, m.groups
+	m.mu.Unlock()
+	if stopped {
 		return errors.New("the rule manager is stopped")
 	}
 	if err := m.loadStates(ctx); err != nil {
@@ -90,16 +106,15 @@ func (m *Manager) Update(ctx context.Context, cfg Config) error {
 	}
 
 	var wg sync.WaitGroup
+	removed := maps.Clone(current)
 	for key, ng := range newGroups {
-		old, ok := m.groups[key]
-		delete(m.groups, key)
+		old, ok := current[key]
+		delete(removed, key)
 		if ok && old.definition == ng.definition {
 			newGroups[key] = old
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if ok {
 				old.stop()
 				ng.copyState(old)
@@ -107,31 +122,36 @@ func (m *Manager) Update(ctx context.Context, cfg Config) error {
 				ng.restoreStates(states)
 				ng.sendRestored(ctx, time.Now())
 			}
-		}()
+		})
 	}
-	for key, old := range m.groups { // removed groups
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for key, old := range removed {
+		wg.Go(func() {
 			old.stop()
 			m.opts.Metrics.forget(key)
-			if m.opts.Store != nil {
-				if err := m.opts.Store.DeleteAlertStates(ctx, key); err != nil {
-					m.opts.Logger.Error("Deleting the alert states of a removed group failed", "group", key, "err", err)
-				}
-			}
-		}()
+		})
 	}
 	wg.Wait()
-	m.forgetUnusedStates(ctx, newGroups)
+
+	m.mu.Lock()
 	m.groups = newGroups
+	running := m.runCtx
+	m.mu.Unlock()
 	for _, g := range newGroups {
 		m.opts.Metrics.interval.WithLabelValues(g.key).Set(g.interval.Seconds())
 		m.opts.Metrics.groupRules.WithLabelValues(g.key).Set(float64(len(g.rules)))
-		if m.runCtx != nil && g.terminated == nil {
-			g.start(m.runCtx)
+		if running != nil && g.terminated == nil {
+			g.start(running)
 		}
 	}
+	for key := range removed {
+		if m.opts.Store == nil {
+			break
+		}
+		if err := m.opts.Store.DeleteAlertStates(ctx, key); err != nil {
+			m.opts.Logger.Error("Deleting the alert states of a removed group failed", "group", key, "err", err)
+		}
+	}
+	m.forgetUnusedStates(ctx, newGroups)
 	return nil
 }
 
@@ -165,19 +185,25 @@ func (m *Manager) forgetUnusedStates(ctx context.Context, groups map[string]*Gro
 // Run starts the groups and evaluates them until ctx ends; then it stops
 // every group and returns.
 func (m *Manager) Run(ctx context.Context) {
+	m.updateMu.Lock()
 	m.mu.Lock()
 	m.runCtx = ctx
-	for _, g := range m.groups {
+	groups := slices.Collect(maps.Values(m.groups))
+	m.mu.Unlock()
+	for _, g := range groups {
 		if g.terminated == nil {
 			g.start(ctx)
 		}
 	}
-	m.mu.Unlock()
+	m.updateMu.Unlock()
 	<-ctx.Done()
+	m.updateMu.Lock()
+	defer m.updateMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.stopped = true
-	for _, g := range m.groups {
+	groups = slices.Collect(maps.Values(m.groups))
+	m.mu.Unlock()
+	for _, g := range groups {
 		g.stop()
 	}
 }

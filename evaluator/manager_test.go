@@ -3,6 +3,7 @@ package evaluator
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -149,5 +150,66 @@ func TestFailedStateWriteIsRetried(t *testing.T) {
 		stop()
 		require.Equal(t, 1, store.writes)
 		require.Len(t, store.groups["a.yml;g"], 1)
+	})
+}
+
+// stuckQuerier answers "x" until stuck is set; then it ignores its context
+// and blocks until released, as a query client without a timeout would.
+type stuckQuerier struct {
+	mu      sync.Mutex
+	stuck   bool
+	release chan struct{}
+}
+
+func (q *stuckQuerier) Query(context.Context, string, time.Time) (promql.Vector, error) {
+	q.mu.Lock()
+	stuck := q.stuck
+	q.mu.Unlock()
+	if stuck {
+		<-q.release
+	}
+	return vec("a"), nil
+}
+
+// TestReloadDoesNotBlockReaders: while a reload waits for a changed group's
+// evaluation to end, readers (the API, the UI, /metrics) are answered at
+// once, from the old groups; and a reload whose context is cancelled
+// midway still completes.
+func TestReloadDoesNotBlockReaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := &stuckQuerier{release: make(chan struct{})}
+		m := NewManager(Options{Store: newMemStore()})
+		cfg := func(expr string) Config {
+			c := config(q, file("a.yml", rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("A", expr, 0)}}))
+			c.Datasources["ds"] = Datasource{Name: "ds", Querier: q}
+			return c
+		}
+		require.NoError(t, m.Update(context.Background(), cfg("x")))
+		stop := run(m)
+		time.Sleep(15 * time.Second)
+		q.mu.Lock()
+		q.stuck = true
+		q.mu.Unlock()
+		time.Sleep(10 * time.Second) // an evaluation is now stuck
+
+		ctx, cancel := context.WithCancel(context.Background())
+		updated := make(chan error, 1)
+		go func() { updated <- m.Update(ctx, cfg("y")) }()
+		synctest.Wait() // the update waits for the stuck evaluation
+		cancel()
+		read := make(chan []GroupStatus, 1)
+		go func() { read <- m.Groups(); _ = m.AlertCounts() }()
+		synctest.Wait()
+		select {
+		case gs := <-read:
+			require.Equal(t, "x", gs[0].Rules[0].Query, "the old group until the swap")
+		default:
+			t.Fatal("reading the groups waited for the reload")
+		}
+		close(q.release)
+		require.NoError(t, <-updated)
+		require.Equal(t, "y", m.Groups()[0].Rules[0].Query)
+		require.Equal(t, StateFiring, m.Groups()[0].Rules[0].State, "the state was copied over")
+		stop()
 	})
 }

@@ -68,8 +68,11 @@ func newReloader(opts reloaderOptions) *reloader {
 	return r
 }
 
-// reload reads the configuration again and applies it.
+// reload reads the configuration again and applies it. Once started it
+// runs to its end even if ctx (an HTTP request's) is cancelled: a client
+// that hangs up must not cut the state writes of a reload short.
 func (r *reloader) reload(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, _, err := loadFrugally(r.opts.configFile)

@@ -83,14 +83,19 @@ func (a *Alert) needsSending(ts time.Time, resendDelay time.Duration) bool {
 	return a.LastSentAt.Add(resendDelay).Before(ts)
 }
 
-// stateHash summarises the fields that are persisted, so that a group
-// writes to the store only when one of them changed. Value and Annotations
-// are left out: they change at every evaluation and the next evaluation
-// after a restart refreshes them.
-func (a *Alert) stateHash(fp uint64) uint64 {
-	h := mix(fp ^ uint64(a.State))
-	for _, t := range [...]time.Time{a.ActiveAt, a.FiredAt, a.ResolvedAt, a.LastSentAt, a.ValidUntil, a.KeepFiringSince} {
+// persistHash summarises what a restart needs of the alert, so that it is
+// written only when that changed: its state and times, and whether its
+// resolve was handed on. Value and annotations change at every evaluation,
+// and when a firing alert was last handed on and until when it is valid
+// change at every resend; the first evaluation after a restart refreshes
+// the former, the hand-off at start-up the latter.
+func (a *Alert) persistHash() uint64 {
+	h := mix(uint64(a.State))
+	for _, t := range [...]time.Time{a.ActiveAt, a.FiredAt, a.ResolvedAt, a.KeepFiringSince} {
 		h = mix(h ^ uint64(t.UnixNano()))
+	}
+	if !a.ResolvedAt.IsZero() && !a.LastSentAt.Before(a.ResolvedAt) {
+		h = mix(h ^ 1) // the resolve was handed on
 	}
 	return h
 }

@@ -369,17 +369,6 @@ func (r *AlertingRule) Alerts() []Alert {
 	return out
 }
 
-// stateHash summarises the persisted state of all the rule's alerts.
-func (r *AlertingRule) stateHash() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var h uint64
-	for fp, a := range r.active {
-		h ^= a.stateHash(fp) // order-independent
-	}
-	return h ^ uint64(len(r.active))
-}
-
 // restore replaces the rule's alerts (state loaded from the store or copied
 // from the rule's previous version).
 func (r *AlertingRule) restore(alerts []Alert) {

@@ -322,21 +322,33 @@ func TestNeedsSendingAfterResolveBeforeResend(t *testing.T) {
 	require.False(t, a.needsSending(at(100), time.Minute))
 }
 
-func TestStateHashChangesWithPersistedFields(t *testing.T) {
+func TestPersistHashChangesWithPersistedFields(t *testing.T) {
 	q := NewFakeQuerier()
 	q.SetVector("x", vec("a"))
 	r := NewAlertingRule("X", "x", time.Minute, 0, labels.EmptyLabels(), labels.FromStrings("v", "{{ $value }}"))
 	env := testEnv(q)
+	hash := func() uint64 { return r.Alerts()[0].persistHash() }
 	_, err := r.eval(context.Background(), at(0), env)
 	require.NoError(t, err)
-	h0 := r.stateHash()
+	h0 := hash()
 	q.SetVector("x", promql.Vector{{Metric: labels.FromStrings("instance", "a"), F: 2}})
 	_, err = r.eval(context.Background(), at(0.5), env)
 	require.NoError(t, err)
-	require.Equal(t, h0, r.stateHash(), "a new value alone is not worth a write")
+	require.Equal(t, h0, hash(), "a new value alone is not worth a write")
 	_, err = r.eval(context.Background(), at(1), env)
 	require.NoError(t, err)
-	require.NotEqual(t, h0, r.stateHash(), "pending to firing is")
+	h1 := hash()
+	require.NotEqual(t, h0, h1, "pending to firing is")
+	r.toSend(at(1), time.Minute, at(5), "", labels.EmptyLabels())
+	r.toSend(at(2.5), time.Minute, at(6.5), "", labels.EmptyLabels())
+	require.Equal(t, h1, hash(), "resending a firing alert is not")
+	q.SetVector("x", nil)
+	_, err = r.eval(context.Background(), at(3), env)
+	require.NoError(t, err)
+	h2 := hash()
+	require.NotEqual(t, h1, h2, "resolving is")
+	r.toSend(at(3), time.Minute, at(7), "", labels.EmptyLabels())
+	require.NotEqual(t, h2, hash(), "handing the resolve on is")
 }
 
 // TestTemplateMemo: a series whose value did not change keeps its last

@@ -82,12 +82,27 @@ type RuleAlerts struct {
 	Alerts  []Alert
 }
 
+// StateChanges are what changed of a group's alerts since the last write.
+type StateChanges struct {
+	// Upsert are the alerts that are new or changed, by rule.
+	Upsert []RuleAlerts
+	// Delete are the alerts that are gone.
+	Delete []AlertRef
+}
+
+// AlertRef names one saved alert: its rule's key and its labels.
+type AlertRef struct {
+	RuleKey string
+	Labels  labels.Labels
+}
+
 // StateStore persists alert states so that they survive restarts.
 type StateStore interface {
 	// LoadAlertStates returns every saved group's states, by group key.
 	LoadAlertStates(ctx context.Context) (map[string][]RuleAlerts, error)
-	// SaveAlertStates replaces a group's states in one transaction.
-	SaveAlertStates(ctx context.Context, groupKey string, rules []RuleAlerts) error
+	// SaveAlertStates writes the changed alerts of a group and deletes
+	// those gone, in one durable transaction.
+	SaveAlertStates(ctx context.Context, groupKey string, changes StateChanges) error
 	// DeleteAlertStates forgets a group that no longer exists.
 	DeleteAlertStates(ctx context.Context, groupKey string) error
 }

@@ -69,9 +69,9 @@ type Group struct {
 	// prevSeries holds, per rule, the series written at the last evaluation,
 	// to mark those that disappear as stale.
 	prevSeries []map[string]labels.Labels
-	// savedHash is the hash of the alert states last written to the store.
-	savedHash uint64
-	saved     bool
+	// saved is what the store holds of the group's alerts (persist.go).
+	// Only the group's goroutine, or Update while it is stopped, uses it.
+	saved map[savedKey]savedAlert
 }
 
 // Key returns the group's identity: its file and name.
@@ -360,53 +360,6 @@ func (g *Group) send(ctx context.Context, ts, sentAt time.Time) {
 	}
 }
 
-// stateHash summarises the persisted state of all alerting rules.
-func (g *Group) stateHash() uint64 {
-	var h uint64
-	for i, r := range g.rules {
-		if ar, ok := r.(*AlertingRule); ok {
-			h = mix(h ^ uint64(i) ^ ar.stateHash())
-		}
-	}
-	return h
-}
-
-// persist writes the group's alert states in one transaction when they
-// changed since the last write. A failed write is retried at the next
-// evaluation.
-func (g *Group) persist(ctx context.Context) {
-	if g.sh.store == nil {
-		return
-	}
-	h := g.stateHash()
-	if g.saved && h == g.savedHash {
-		return
-	}
-	err := g.sh.store.SaveAlertStates(ctx, g.key, g.alertStates())
-	if err != nil {
-		g.sh.metrics.stateWriteFailures.Inc()
-		if !errors.Is(err, context.Canceled) {
-			g.sh.logger.Error("Saving alert states failed", "group", g.key, "err", err)
-		}
-		return
-	}
-	g.sh.metrics.stateWrites.Inc()
-	g.saved, g.savedHash = true, h
-}
-
-// alertStates returns the alerts of every alerting rule, by rule key.
-func (g *Group) alertStates() []RuleAlerts {
-	var out []RuleAlerts
-	for i, r := range g.rules {
-		if ar, ok := r.(*AlertingRule); ok {
-			if alerts := ar.Alerts(); len(alerts) > 0 {
-				out = append(out, RuleAlerts{RuleKey: g.ruleKeys[i], Alerts: alerts})
-			}
-		}
-	}
-	return out
-}
-
 // restoreStates gives each alerting rule the alerts saved under its key.
 func (g *Group) restoreStates(states []RuleAlerts) {
 	byKey := make(map[string][]Alert, len(states))
@@ -421,7 +374,7 @@ func (g *Group) restoreStates(states []RuleAlerts) {
 		}
 	}
 	// What was loaded is what the store holds.
-	g.saved, g.savedHash = true, g.stateHash()
+	g.saved = g.current()
 }
 
 // sendRestored hands on, at start-up, the restored alerts that are firing
@@ -458,6 +411,9 @@ func (g *Group) copyState(old *Group) {
 	old.mu.Lock()
 	defer old.mu.Unlock()
 	g.lastEval, g.evalDuration = old.lastEval, old.evalDuration
+	// The same rows: the next write changes only what differs, and
+	// deletes the alerts of rules that are gone.
+	g.saved = old.saved
 	for i, r := range g.rules {
 		j, ok := idx[g.ruleKeys[i]]
 		if !ok {

@@ -3,6 +3,8 @@ package evaluator
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -21,7 +23,9 @@ type memStore struct {
 	mu     sync.Mutex
 	groups map[string][]RuleAlerts
 	writes int
-	fail   error
+	// upserts and deletes count the rules upserted and the alerts deleted.
+	upserts, deletes int
+	fail             error
 }
 
 func newMemStore() *memStore { return &memStore{groups: map[string][]RuleAlerts{}} }
@@ -36,15 +40,49 @@ func (s *memStore) LoadAlertStates(context.Context) (map[string][]RuleAlerts, er
 	return out, nil
 }
 
-func (s *memStore) SaveAlertStates(_ context.Context, key string, r []RuleAlerts) error {
+func (s *memStore) SaveAlertStates(_ context.Context, key string, ch StateChanges) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		return s.fail
 	}
-	s.groups[key] = r
+	rows := map[string]map[uint64]Alert{}
+	for _, r := range s.groups[key] {
+		for _, a := range r.Alerts {
+			if rows[r.RuleKey] == nil {
+				rows[r.RuleKey] = map[uint64]Alert{}
+			}
+			rows[r.RuleKey][a.Labels.Hash()] = a
+		}
+	}
+	for _, r := range ch.Upsert {
+		for _, a := range r.Alerts {
+			if rows[r.RuleKey] == nil {
+				rows[r.RuleKey] = map[uint64]Alert{}
+			}
+			rows[r.RuleKey][a.Labels.Hash()] = a
+		}
+	}
+	for _, d := range ch.Delete {
+		delete(rows[d.RuleKey], d.Labels.Hash())
+	}
+	var out []RuleAlerts
+	for rule, as := range rows {
+		if len(as) > 0 {
+			out = append(out, RuleAlerts{RuleKey: rule, Alerts: slices.Collect(maps.Values(as))})
+		}
+	}
+	s.groups[key] = out
 	s.writes++
+	s.upserts, s.deletes = s.upserts+len(ch.Upsert), s.deletes+len(ch.Delete)
 	return nil
+}
+
+// count returns the writes so far.
+func (s *memStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
 }
 
 func (s *memStore) DeleteAlertStates(_ context.Context, key string) error {

@@ -213,3 +213,29 @@ func TestReloadDoesNotBlockReaders(t *testing.T) {
 		stop()
 	})
 }
+
+// TestFiringGroupNotRewrittenAtResends: a group that keeps firing is written
+// once, not at every resend (its alerts' last-sent time and validity are
+// not what a restart needs); when one alert resolves only its row is
+// written, and when it is gone its row is deleted.
+func TestFiringGroupNotRewrittenAtResends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		q.SetVector("x", vec("a", "b"))
+		store := newMemStore()
+		m := NewManager(Options{Store: store, Sink: &memSink{}})
+		require.NoError(t, m.Update(context.Background(), config(q, file("a.yml",
+			rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("A", "x", 0)}}))))
+		stop := run(m)
+		time.Sleep(10 * time.Minute)
+		require.Equal(t, 1, store.count(), "firing for 10 minutes, handed on every minute")
+		q.SetVector("x", vec("a"))
+		time.Sleep(time.Minute)
+		require.Equal(t, 2, store.count(), "b resolved (and its resolve handed on)")
+		time.Sleep(16 * time.Minute)
+		stop()
+		require.Equal(t, 3, store.writes, "b dropped after the resolved retention")
+		require.Equal(t, 1, store.deletes)
+		require.Len(t, store.groups["a.yml;g"][0].Alerts, 1)
+	})
+}

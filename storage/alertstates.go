@@ -74,32 +74,39 @@ func decodeAlert(lbls, anns, state string, value sql.NullFloat64, t [6]int64) (e
 	return a, nil
 }
 
-// SaveAlertStates implements evaluator.StateStore: the group's rows are
-// replaced in one transaction.
-func (a alertStates) SaveAlertStates(ctx context.Context, group string, rules []evaluator.RuleAlerts) error {
-	return a.s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM alert_states WHERE group_key = ?`, group); err != nil {
-			return err
-		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO alert_states (group_key, rule_key, labels,
-			annotations, state, value, active_at, fired_at, resolved_at, last_sent_at, valid_until,
-			keep_firing_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, r := range rules {
-			for _, al := range r.Alerts {
-				var value sql.NullFloat64
-				if !math.IsNaN(al.Value) {
-					value = sql.NullFloat64{Float64: al.Value, Valid: true}
+// SaveAlertStates implements evaluator.StateStore: the changed rows are
+// written and the gone ones deleted in one durable transaction, shared with
+// concurrent writers (group commit), so that groups evaluating at once
+// share an fsync.
+func (a alertStates) SaveAlertStates(ctx context.Context, group string, ch evaluator.StateChanges) error {
+	return a.s.Write(ctx, func(tx *sql.Tx) error {
+		if len(ch.Upsert) > 0 {
+			stmt, err := tx.Prepare(`INSERT OR REPLACE INTO alert_states (group_key, rule_key, labels,
+				annotations, state, value, active_at, fired_at, resolved_at, last_sent_at, valid_until,
+				keep_firing_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			for _, r := range ch.Upsert {
+				for _, al := range r.Alerts {
+					var value sql.NullFloat64
+					if !math.IsNaN(al.Value) {
+						value = sql.NullFloat64{Float64: al.Value, Valid: true}
+					}
+					_, err := stmt.Exec(group, r.RuleKey, encodeLabels(al.Labels), encodeLabels(al.Annotations),
+						al.State.String(), value, toNanos(al.ActiveAt), toNanos(al.FiredAt), toNanos(al.ResolvedAt),
+						toNanos(al.LastSentAt), toNanos(al.ValidUntil), toNanos(al.KeepFiringSince))
+					if err != nil {
+						return fmt.Errorf("save alert %s: %w", al.Labels, err)
+					}
 				}
-				_, err := stmt.ExecContext(ctx, group, r.RuleKey, encodeLabels(al.Labels), encodeLabels(al.Annotations),
-					al.State.String(), value, toNanos(al.ActiveAt), toNanos(al.FiredAt), toNanos(al.ResolvedAt),
-					toNanos(al.LastSentAt), toNanos(al.ValidUntil), toNanos(al.KeepFiringSince))
-				if err != nil {
-					return fmt.Errorf("save alert %s: %w", al.Labels, err)
-				}
+			}
+		}
+		for _, d := range ch.Delete {
+			if _, err := tx.Exec(`DELETE FROM alert_states WHERE group_key = ? AND rule_key = ? AND labels = ?`,
+				group, d.RuleKey, encodeLabels(d.Labels)); err != nil {
+				return fmt.Errorf("delete alert %s: %w", d.Labels, err)
 			}
 		}
 		return nil
@@ -108,8 +115,10 @@ func (a alertStates) SaveAlertStates(ctx context.Context, group string, rules []
 
 // DeleteAlertStates implements evaluator.StateStore.
 func (a alertStates) DeleteAlertStates(ctx context.Context, group string) error {
-	_, err := a.s.db.ExecContext(ctx, `DELETE FROM alert_states WHERE group_key = ?`, group)
-	return err
+	return a.s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DELETE FROM alert_states WHERE group_key = ?`, group)
+		return err
+	})
 }
 
 func encodeLabels(l labels.Labels) string {

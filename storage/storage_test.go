@@ -39,7 +39,7 @@ func TestAlertStatesRoundTrip(t *testing.T) {
 		Labels: labels.FromStrings("alertname", "A", "instance", "b"), Annotations: labels.EmptyLabels(),
 		Value: math.NaN(), ActiveAt: ts, FiredAt: ts, ResolvedAt: ts.Add(time.Hour),
 	}
-	states := []evaluator.RuleAlerts{{RuleKey: `A{severity="page"}`, Alerts: []evaluator.Alert{firing, resolved}}}
+	states := evaluator.StateChanges{Upsert: []evaluator.RuleAlerts{{RuleKey: `A{severity="page"}`, Alerts: []evaluator.Alert{firing, resolved}}}}
 	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "f.yml;g", states))
 	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "f.yml;other", states))
 	require.NoError(t, db.AlertStates().DeleteAlertStates(ctx, "f.yml;other"))
@@ -66,16 +66,28 @@ func TestAlertStatesRoundTrip(t *testing.T) {
 	require.Equal(t, resolved, b)
 }
 
-func TestSaveReplacesGroup(t *testing.T) {
+// TestSaveWritesOnlyChanges: upserts replace an alert's row, deletes remove
+// it, and the other rows of the group stay.
+func TestSaveWritesOnlyChanges(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, t.TempDir())
 	defer db.Close()
-	a := evaluator.Alert{State: evaluator.StatePending, Labels: labels.FromStrings("alertname", "A"), Annotations: labels.EmptyLabels()}
-	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "g", []evaluator.RuleAlerts{{RuleKey: "A", Alerts: []evaluator.Alert{a}}}))
-	require.NoError(t, db.AlertStates().SaveAlertStates(ctx, "g", nil))
-	got, err := db.AlertStates().LoadAlertStates(ctx)
+	mk := func(inst string, st evaluator.AlertState) evaluator.Alert {
+		return evaluator.Alert{State: st, Labels: labels.FromStrings("alertname", "A", "instance", inst), Annotations: labels.EmptyLabels()}
+	}
+	up := func(as ...evaluator.Alert) evaluator.StateChanges {
+		return evaluator.StateChanges{Upsert: []evaluator.RuleAlerts{{RuleKey: "A", Alerts: as}}}
+	}
+	s := db.AlertStates()
+	require.NoError(t, s.SaveAlertStates(ctx, "g", up(mk("a", evaluator.StatePending), mk("b", evaluator.StatePending))))
+	require.NoError(t, s.SaveAlertStates(ctx, "g", up(mk("a", evaluator.StateFiring))))
+	require.NoError(t, s.SaveAlertStates(ctx, "g", evaluator.StateChanges{Delete: []evaluator.AlertRef{{RuleKey: "A", Labels: labels.FromStrings("alertname", "A", "instance", "b")}}}))
+	got, err := s.LoadAlertStates(ctx)
 	require.NoError(t, err)
-	require.Empty(t, got)
+	require.Len(t, got["g"], 1)
+	require.Len(t, got["g"][0].Alerts, 1)
+	require.Equal(t, evaluator.StateFiring, got["g"][0].Alerts[0].State)
+	require.Equal(t, "a", got["g"][0].Alerts[0].Labels.Get("instance"))
 }
 
 func TestSecondProcessIsRefused(t *testing.T) {

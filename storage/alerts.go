@@ -24,11 +24,11 @@ const alertsSavedAt = "alerts_saved_at"
 // LoadAlerts implements dispatch.AlertPersister.
 func (p alerts) LoadAlerts(ctx context.Context) ([]*dispatch.Alert, time.Time, error) {
 	var savedAt int64
-	err := p.s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, alertsSavedAt).Scan(&savedAt)
+	err := p.s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, alertsSavedAt).Scan(&savedAt)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, time.Time{}, err
 	}
-	rows, err := p.s.db.QueryContext(ctx, `SELECT labels, annotations, starts_at, ends_at, updated_at, timeout, generator_url FROM alerts`)
+	rows, err := p.s.read.QueryContext(ctx, `SELECT labels, annotations, starts_at, ends_at, updated_at, timeout, generator_url FROM alerts`)
 	if err != nil {
 		return nil, time.Time{}, err
 	}

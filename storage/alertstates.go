@@ -20,7 +20,7 @@ type alertStates struct{ s *DB }
 
 // LoadAlertStates implements evaluator.StateStore.
 func (a alertStates) LoadAlertStates(ctx context.Context) (map[string][]evaluator.RuleAlerts, error) {
-	rows, err := a.s.db.QueryContext(ctx, `SELECT group_key, rule_key, labels, annotations, state, value,
+	rows, err := a.s.read.QueryContext(ctx, `SELECT group_key, rule_key, labels, annotations, state, value,
 		active_at, fired_at, resolved_at, last_sent_at, valid_until, keep_firing_since
 		FROM alert_states ORDER BY group_key, rule_key`)
 	if err != nil {

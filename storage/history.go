@@ -284,7 +284,7 @@ func (h *History) List(ctx context.Context, f HistoryFilter) ([]HistoryEntry, er
 	if err != nil {
 		return nil, err
 	}
-	rows, err := h.db.db.QueryContext(ctx, query, args...)
+	rows, err := h.db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read notification history: %w", err)
 	}

@@ -17,7 +17,7 @@ type nflog struct{ s *DB }
 
 // LoadNotificationLog implements dispatch.LogPersister.
 func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, error) {
-	rows, err := n.s.db.QueryContext(ctx, `SELECT key, firing, resolved, sent_at, expires_at, pending, pending_at FROM notification_log`)
+	rows, err := n.s.read.QueryContext(ctx, `SELECT key, firing, resolved, sent_at, expires_at, pending, pending_at FROM notification_log`)
 	if err != nil {
 		return nil, fmt.Errorf("read notification log: %w", err)
 	}

@@ -32,7 +32,7 @@ var matchTypes = map[string]labels.MatchType{
 
 // LoadSilences implements silences.Persister.
 func (p silenceStore) LoadSilences(ctx context.Context) ([]silences.Silence, error) {
-	rows, err := p.s.db.QueryContext(ctx, `SELECT id, matchers, starts_at, ends_at, updated_at,
+	rows, err := p.s.read.QueryContext(ctx, `SELECT id, matchers, starts_at, ends_at, updated_at,
 		created_by, comment FROM silences ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("read silences: %w", err)

@@ -20,7 +20,12 @@ import (
 // DB is the open state database. It holds an exclusive lock on the storage
 // folder so that two processes never share it.
 type DB struct {
+	// db is the one writer connection; read is a pool of read-only
+	// connections. With the write-ahead log, readers never wait for the
+	// writer nor it for them: a long history query does not hold up the
+	// notification log's writes, which have a deadline.
 	db   *sql.DB
+	read *sql.DB
 	lock *os.File
 	path string
 
@@ -121,6 +126,13 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s for reading: %w", path, err)
+	}
+	read.SetMaxOpenConns(readConns)
+	s.read = read
 	return s, nil
 }
 
@@ -177,9 +189,15 @@ func (s *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// readConns bounds the read-only connections.
+const readConns = 4
+
 // Close closes the database and releases the folder's lock.
 func (s *DB) Close() error {
 	err := s.db.Close()
+	if s.read != nil {
+		err = errors.Join(err, s.read.Close())
+	}
 	if s.lock != nil {
 		err = errors.Join(err, s.lock.Close())
 	}

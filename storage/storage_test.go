@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alerter/alerter/dispatch"
 	"github.com/alerter/alerter/evaluator"
 )
 
@@ -121,4 +123,24 @@ func TestUnwritableFolder(t *testing.T) {
 	require.NoError(t, os.Chmod(dir, 0o500))
 	_, err := Open(context.Background(), filepath.Join(dir, "sub"))
 	require.ErrorContains(t, err, "create storage folder")
+}
+
+// TestReadsDoNotHoldUpWrites: while a read is in progress (its rows still
+// open, as a long history query), a notification log entry is written at
+// once. With one connection for both, the write waited for the read to end
+// and could miss its deadline.
+func TestReadsDoNotHoldUpWrites(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	defer db.Close()
+	for i := range 3 {
+		require.NoError(t, db.NotificationLog().SaveNotificationLog(ctx, []dispatch.LogEntry{{Key: fmt.Sprint(i), ExpiresAt: time.Now().Add(time.Hour)}}, time.Time{}))
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT key FROM notification_log`)
+	require.NoError(t, err)
+	defer rows.Close()
+	require.True(t, rows.Next(), "a read in progress")
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	require.NoError(t, db.NotificationLog().SaveNotificationLog(wctx, []dispatch.LogEntry{{Key: "new", ExpiresAt: time.Now().Add(time.Hour)}}, time.Time{}))
 }

@@ -132,8 +132,9 @@ func (ag *aggrGroup) fire() {
 	ag.mu.Unlock()
 	for {
 		// Reset before flushing, so a slow flush does not push later
-		// ones back, as in Alertmanager.
-		ag.timer.Reset(ag.route.Opts.GroupInterval)
+		// ones back, as in Alertmanager; unless the dispatcher stopped:
+		// an armed timer would keep it reachable until it fires.
+		d.resetUnlessStopped(ag.timer, ag.route.Opts.GroupInterval)
 		ag.flush(d.ctx, d)
 		if d.removeIfEmpty(ag) {
 			return

@@ -160,6 +160,16 @@ func (d *Dispatcher) beginFlush() bool {
 
 func (d *Dispatcher) endFlush() { d.flushes.Done() }
 
+// resetUnlessStopped arms t, unless Stop has begun: Stop stops the timers
+// after it marks the dispatcher stopped, so no timer is armed after it.
+func (d *Dispatcher) resetUnlessStopped(t *time.Timer, after time.Duration) {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
+	if !d.stopped {
+		t.Reset(after)
+	}
+}
+
 // ingest routes alerts into their aggregation groups.
 func (d *Dispatcher) ingest(alerts []*Alert) {
 	now := d.now()

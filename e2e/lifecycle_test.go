@@ -256,3 +256,50 @@ func TestReloadRefusesConfigsThatLoseEverything(t *testing.T) {
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "nothing.yml does not exist")
 }
+
+// TestReloadEmbeddedDatasource: a reload that changes an embedded
+// datasource's series files reopens it with them (a rule on a new series
+// fires), and one that drops the datasource closes it; re-adding it opens
+// it again.
+func TestReloadEmbeddedDatasource(t *testing.T) {
+	t.Parallel()
+	cfg := func(series string) string {
+		return `
+global: {evaluation_interval: 1s}
+datasources:
+  - {name: other, type: embedded}
+  - {name: local, type: embedded, series_files: [` + series + `]}
+rule_files: [rules.yml]
+`
+	}
+	a := startAlerter(t, map[string]string{
+		"alerter.yml": cfg("a.yml"),
+		"a.yml":       "interval: 1s\ninput_series:\n  - {series: 'old_metric', values: '1x100000'}\n",
+		"b.yml":       "interval: 1s\ninput_series:\n  - {series: 'new_metric', values: '1x100000'}\n",
+		"rules.yml":   "groups:\n  - name: g\n    datasource: local\n    rules:\n      - alert: NewSeries\n        expr: new_metric == 1\n",
+	}, "")
+	time.Sleep(3 * time.Second)
+	state, _ := a.alertState(t, "NewSeries")
+	require.Empty(t, state, "no new series yet")
+
+	write := func(name, content string) { require.NoError(t, os.WriteFile(filepath.Join(a.dir, name), []byte(content), 0o600)) }
+	write("alerter.yml", cfg("a.yml, b.yml"))
+	code, body := post(t, a.url+"/-/reload")
+	require.Equal(t, http.StatusOK, code, body)
+	waitState(t, a, "NewSeries", "firing", 20*time.Second)
+	require.Contains(t, a.Output(), "Embedded datasource reopened with its new settings") // logged before the reload answered
+
+	write("alerter.yml", strings.Replace(cfg("a.yml"), "  - {name: local", "  # - {name: local", 1))
+	write("rules.yml", "groups:\n  - name: g\n    datasource: other\n    rules:\n      - alert: NewSeries\n        expr: new_metric == 1\n")
+	code, body = post(t, a.url+"/-/reload")
+	require.Equal(t, http.StatusOK, code, body)
+	testutil.Eventually(t, 5*time.Second, 50*time.Millisecond, func() bool {
+		return strings.Contains(a.Output(), `Embedded datasource closed: the configuration no longer has it" datasource=local`)
+	}, "the dropped datasource was not closed")
+
+	write("alerter.yml", cfg("a.yml, b.yml"))
+	write("rules.yml", "groups:\n  - name: g\n    datasource: local\n    rules:\n      - alert: NewSeries\n        expr: new_metric == 1\n")
+	code, body = post(t, a.url+"/-/reload")
+	require.Equal(t, http.StatusOK, code, body, "the store was released and opens again")
+	waitState(t, a, "NewSeries", "firing", 20*time.Second)
+}

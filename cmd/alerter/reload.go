@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -138,22 +137,26 @@ func (r *reloader) apply(ctx context.Context, l *loaded) error {
 }
 
 func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
-	ds, err := r.opts.sources.build(l.cfg)
-	if err != nil {
-		return err
-	}
 	ext, err := externalURL(r.opts.externalURLFlag, l.cfg.Global.ExternalURL, r.opts.listenAddress)
 	if err != nil {
 		return err
 	}
-	ec := evaluatorConfig(l, ds, ext)
 	rc, err := r.opts.routing.prepare(l.cfg, ext.String())
 	if err != nil {
 		return err
 	}
+	// Datasources last of what can fail: a changed embedded datasource is
+	// reopened here.
+	ds, err := r.opts.sources.build(l.cfg)
+	if err != nil {
+		return err
+	}
+	ec := evaluatorConfig(l, ds, ext)
 	if err := r.opts.manager.Update(ctx, ec); err != nil {
 		return err
 	}
+	// No group uses an embedded datasource the configuration dropped.
+	r.opts.sources.retire(l.cfg)
 	// The routing is swapped last: nothing after this can fail.
 	r.opts.routing.commit(l.cfg, rc)
 	if r.opts.backtester != nil {
@@ -186,9 +189,23 @@ type sources struct {
 }
 
 type runningEmbedded struct {
-	db   *embedded.DB
-	cfg  config.Datasource
-	done chan struct{}
+	db     *embedded.DB
+	cfg    config.Datasource
+	cancel context.CancelFunc // ends Run
+	done   chan struct{}      // closed when Run has returned
+}
+
+// stop ends the datasource's feeding and closes it.
+func (re *runningEmbedded) stop() error {
+	re.cancel()
+	<-re.done
+	return re.db.Close()
+}
+
+// embeddedVersion identifies an embedded datasource's settings, so that the
+// groups using it restart with it when they change.
+func embeddedVersion(dc config.Datasource) string {
+	return fmt.Sprintf("embedded|%q|%v|%v", dc.SeriesFiles, dc.ScrapeInterval, dc.Retention)
 }
 
 func newSources(ctx context.Context, opts sourcesOptions) *sources {
@@ -213,7 +230,7 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 			if err != nil {
 				return nil, err
 			}
-			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: db, Appender: db, Version: "embedded"}
+			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: db, Appender: db, Version: embeddedVersion(dc)}
 		}
 	}
 	return out, nil
@@ -222,12 +239,50 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 func (s *sources) openEmbedded(dc config.Datasource, evaluationInterval config.Duration) (*embedded.DB, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if re, ok := s.embedded[dc.Name]; ok {
-		if !slices.Equal(re.cfg.SeriesFiles, dc.SeriesFiles) || re.cfg.ScrapeInterval != dc.ScrapeInterval || re.cfg.Retention != dc.Retention {
-			s.opts.logger.Warn("Changes to an embedded datasource take effect at the next start", "datasource", dc.Name)
-		}
+	re, ok := s.embedded[dc.Name]
+	if ok && embeddedVersion(re.cfg) == embeddedVersion(dc) {
 		return re.db, nil
 	}
+	if ok {
+		// Changed: reopened with the new settings on the same store (one
+		// process may hold it at a time). Should that fail, the old
+		// settings are reopened, and the reload fails.
+		if err := re.stop(); err != nil {
+			s.opts.logger.Error("Closing an embedded datasource failed", "datasource", dc.Name, "err", err)
+		}
+		delete(s.embedded, dc.Name)
+		db, err := s.startEmbedded(dc, evaluationInterval)
+		if err != nil {
+			if _, err2 := s.startEmbedded(re.cfg, evaluationInterval); err2 != nil {
+				s.opts.logger.Error("Reopening an embedded datasource with its previous settings failed", "datasource", dc.Name, "err", err2)
+			}
+			return nil, err
+		}
+		s.opts.logger.Info("Embedded datasource reopened with its new settings", "datasource", dc.Name)
+		return db, nil
+	}
+	return s.startEmbedded(dc, evaluationInterval)
+}
+
+// retire stops and closes the embedded datasources cfg does not have.
+func (s *sources) retire(cfg *config.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, re := range s.embedded {
+		if ds, ok := cfg.Datasource(name); ok && ds.Type == config.TypeEmbedded {
+			continue
+		}
+		if err := re.stop(); err != nil {
+			s.opts.logger.Error("Closing an embedded datasource failed", "datasource", name, "err", err)
+		}
+		delete(s.embedded, name)
+		s.opts.logger.Info("Embedded datasource closed: the configuration no longer has it", "datasource", name)
+	}
+}
+
+// startEmbedded opens an embedded datasource and starts feeding it. The
+// caller holds s.mu.
+func (s *sources) startEmbedded(dc config.Datasource, evaluationInterval config.Duration) (*embedded.DB, error) {
 	db, err := embedded.Open(embedded.Options{
 		Name:           dc.Name,
 		Dir:            filepath.Join(s.opts.storagePath, "embedded", dc.Name),
@@ -244,8 +299,9 @@ func (s *sources) openEmbedded(dc config.Datasource, evaluationInterval config.D
 	if err != nil {
 		return nil, fmt.Errorf("datasource %q: %w", dc.Name, err)
 	}
-	re := &runningEmbedded{db: db, cfg: dc, done: make(chan struct{})}
-	go func() { defer close(re.done); db.Run(s.ctx) }()
+	ctx, cancel := context.WithCancel(s.ctx)
+	re := &runningEmbedded{db: db, cfg: dc, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(re.done); db.Run(ctx) }()
 	s.embedded[dc.Name] = re
 	return db, nil
 }
@@ -256,8 +312,7 @@ func (s *sources) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, re := range s.embedded {
-		<-re.done
-		if err := re.db.Close(); err != nil {
+		if err := re.stop(); err != nil {
 			s.opts.logger.Error("Closing an embedded datasource failed", "datasource", name, "err", err)
 		}
 	}

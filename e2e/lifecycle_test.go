@@ -282,7 +282,9 @@ rule_files: [rules.yml]
 	state, _ := a.alertState(t, "NewSeries")
 	require.Empty(t, state, "no new series yet")
 
-	write := func(name, content string) { require.NoError(t, os.WriteFile(filepath.Join(a.dir, name), []byte(content), 0o600)) }
+	write := func(name, content string) {
+		require.NoError(t, os.WriteFile(filepath.Join(a.dir, name), []byte(content), 0o600))
+	}
 	write("alerter.yml", cfg("a.yml, b.yml"))
 	code, body := post(t, a.url+"/-/reload")
 	require.Equal(t, http.StatusOK, code, body)

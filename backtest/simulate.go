@@ -134,7 +134,7 @@ func (s *simulator) receive(now time.Time, alerts []*dispatch.Alert) {
 		return
 	}
 	s.now = now
-	s.store.Put(alerts) // replaces each alert by its merged version
+	_ = s.store.Put(alerts) // no limits here; replaces each alert by its merged version
 	for _, a := range alerts {
 		s.inhibitor.Observe(a)
 	}

@@ -404,7 +404,7 @@ func hasWildcard(pat string) bool { return strings.ContainsAny(pat, `*?[\`) }
 // HasRoute reports whether the config has a route section, i.e. whether
 // alerts are sent anywhere.
 func (c *Config) HasRoute() bool {
-	return c.Route.Kind != 0 && !(c.Route.Kind == yaml.ScalarNode && c.Route.Tag == "!!null")
+	return c.Route.Kind != 0 && (c.Route.Kind != yaml.ScalarNode || c.Route.Tag != "!!null")
 }
 
 func expand(dir string, patterns []string) ([]string, error) {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -26,7 +25,7 @@ func decodeEmails(t *testing.T, yml string) ([]*EmailConfig, []string) {
 	var msgs []string
 	for _, err := range errs {
 		var pe *posError
-		require.True(t, errors.As(err, &pe), "%v has a line", err)
+		require.ErrorAs(t, err, &pe, "%v has a line", err)
 		msgs = append(msgs, fmt.Sprintf("%d: %v", pe.line, err))
 	}
 	return cfgs, msgs

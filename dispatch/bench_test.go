@@ -66,7 +66,7 @@ func BenchmarkIngest(b *testing.B) {
 			alerts[i] = &Alert{Labels: pool[next], StartsAt: start, EndsAt: start.Add(time.Hour)}
 			next = (next + 1) % len(pool)
 		}
-		s.Put(alerts)
+		require.NoError(b, s.Put(alerts))
 	}
 	runtime.ReadMemStats(&after)
 	perAlert := float64(b.N * batch)

@@ -354,7 +354,7 @@ func TestDispatcherGroupsAndReceivers(t *testing.T) {
 		for i, g := range groups {
 			receivers = append(receivers, g.Receiver)
 			require.Len(t, g.Alerts, 1)
-			require.True(t, g.Key == g.RouteKey+":"+g.Labels.String())
+			require.Equal(t, g.RouteKey+":"+g.Labels.String(), g.Key)
 			if i > 0 {
 				require.Less(t, groups[i-1].Key, g.Key)
 			}

@@ -25,14 +25,14 @@ func TestStoppedDispatcherIsCollected(t *testing.T) {
 	require.NoError(t, err)
 	store.SetDispatcher(d)
 	for i := range 100 {
-		store.Put([]*Alert{firing(time.Now(), "alertname", "A", "i", string(rune('a'+i%26)))})
-		store.Put([]*Alert{firing(time.Now(), "alertname", string(rune('A'+i%26)))})
+		require.NoError(t, store.Put([]*Alert{firing(time.Now(), "alertname", "A", "i", string(rune('a'+i%26)))}))
+		require.NoError(t, store.Put([]*Alert{firing(time.Now(), "alertname", string(rune('A'+i%26)))}))
 	}
 	w := weak.Make(d)
 	next, err := NewDispatcher(Options{Route: route, Log: nlog, Receivers: receivers})
 	require.NoError(t, err)
 	store.SetDispatcher(next).Stop()
-	d = nil
+	runtime.KeepAlive(d) // the last use: from here only w refers to it
 	for range 5 {
 		runtime.GC()
 	}

@@ -275,7 +275,7 @@ func (e *env) newDispatcher() *Dispatcher {
 }
 
 // put sends alerts to the store.
-func (e *env) put(alerts ...*Alert) { e.store.Put(alerts) }
+func (e *env) put(alerts ...*Alert) { require.NoError(e.t, e.store.Put(alerts)) }
 
 // advance moves the fake clock by d and lets every goroutine settle.
 func advance(d time.Duration) {

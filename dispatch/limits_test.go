@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -30,7 +29,7 @@ func TestStoreLimits(t *testing.T) {
 	require.NoError(t, s.Put(batch("A", 0, 4)))
 	err := s.Put(batch("A", 4, 3))
 	var le *LimitError
-	require.True(t, errors.As(err, &le), "%v", err)
+	require.ErrorAs(t, err, &le)
 	require.Equal(t, `3 of 3 alerts refused: the store holds its limit of 4 alerts named "A"`, err.Error())
 	require.NoError(t, s.Put(batch("B", 0, 4)))
 	err = s.Put(append(batch("A", 0, 4), batch("C", 0, 4)...))

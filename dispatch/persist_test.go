@@ -66,12 +66,12 @@ func TestStorePersistAndRestore(t *testing.T) {
 	n, err := s.Restore(ctx, p)
 	require.NoError(t, err)
 	require.Zero(t, n)
-	s.Put([]*Alert{
+	require.NoError(t, s.Put([]*Alert{
 		firing(now, "alertname", "Long"),                                                       // ends in a day
 		firingUntil(now, now.Add(2*time.Minute), "alertname", "Short"),                         // ends in two minutes
 		resolved(now.Add(-time.Hour), now.Add(-time.Minute), "alertname", "Ended"),             // ended before the stop
 		{Labels: lset("alertname", "NoEnd"), Annotations: lset("summary", "s"), StartsAt: now}, // resolve_timeout
-	})
+	}))
 	require.NoError(t, s.Persist(ctx))
 	require.Equal(t, 1, p.saves)
 	require.NoError(t, s.Persist(ctx))

@@ -37,9 +37,9 @@ func TestBugNotifyReasonStrings(t *testing.T) {
 	}
 }
 
-// Alertmanager 0.35's DedupStage.needsUpdate: "If the previous entry has
-// no firing alerts, it was a resolution and we should treat this as the
-// first notification for the group."
+// After a notification that resolved everything, new firing alerts are a
+// first notification again, as in Alertmanager 0.35's
+// DedupStage.needsUpdate.
 func TestBugNeedsUpdateFirstAfterResolution(t *testing.T) {
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	prev := &LogEntry{Key: "k", Resolved: []uint64{1, 2}, SentAt: now.Add(-time.Minute)}
@@ -50,9 +50,8 @@ func TestBugNeedsUpdateFirstAfterResolution(t *testing.T) {
 	require.Equal(t, ReasonNewFiring, needsUpdate(prev, []uint64{1, 2}, nil, true, time.Hour, now))
 }
 
-// Alertmanager sends a group's alerts sorted by alert.AlertSlice: by the
-// job label, then instance, then the label set (sort.Stable in
-// aggrGroup.flush). alerter sorts by label set only.
+// A group's alerts are sent in Alertmanager's order (alert.AlertSlice, in
+// aggrGroup.flush): by the job label, then instance, then the label set.
 func TestBugBatchAlertOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
@@ -93,12 +92,10 @@ func TestBugBatchAlertOrder(t *testing.T) {
 	})
 }
 
-// In Alertmanager (without the muted-alerts-in-nflog feature flag) a flush
-// whose alerts are all silenced or inhibited stops before the receiver
-// stage: no dedup decision, no log entry. So a silence that ends within
-// repeat_interval does not cause a second notification. alerter records
-// "nothing firing" in the log instead (ReasonAllResolved with no message),
-// so it notifies again as soon as the silence ends.
+// A flush whose alerts are all silenced or inhibited stops before the
+// receiver stage, as in Alertmanager (without the muted-alerts-in-nflog
+// feature flag): no dedup decision, no log entry, so a silence that ends
+// within repeat_interval does not cause a second notification.
 func TestBugAllMutedLeavesLogUnchanged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var muted atomic.Bool
@@ -124,10 +121,10 @@ func TestBugAllMutedLeavesLogUnchanged(t *testing.T) {
 	})
 }
 
-// DESIGN.md ("expiry 2x repeat_interval") and Alertmanager
-// (SetNotifiesStage: expiry = 2*repeat; nflog.Log: min(retention, expiry)):
-// an entry expires 2*repeat_interval after it was written when that is less
-// than the log's retention. alerter always uses the retention.
+// A notification log entry expires 2*repeat_interval after it was written
+// when that is less than the log's retention, as DESIGN.md says and
+// Alertmanager does (SetNotifiesStage: expiry = 2*repeat; nflog.Log:
+// min(retention, expiry)).
 func TestBugNotificationLogExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, simpleRoute(30*time.Second, 5*time.Minute, time.Hour)) // retention 120h
@@ -140,11 +137,10 @@ func TestBugNotificationLogExpiry(t *testing.T) {
 	})
 }
 
-// NotificationLog.GC collects expired keys under a read lock, then deletes
-// them durably without a condition. A Log for the same key that lands in
-// between (the group notifying again) is kept in memory (GC re-checks
-// ExpiresAt) but deleted from storage: after a restart the entry is gone
-// and the notification is sent again.
+// NotificationLog.GC deletes expired entries from storage by expiry, not by
+// key, so a Log for the same key that lands while GC runs (the group
+// notifying again) stays both in memory and in storage: after a restart
+// the notification is not sent again.
 func TestBugNotificationLogGCRace(t *testing.T) {
 	ctx := context.Background()
 	p := newMemPersister()
@@ -166,13 +162,12 @@ func TestBugNotificationLogGCRace(t *testing.T) {
 	require.True(t, ok, "storage must keep the fresh entry too")
 }
 
-// Alertmanager loads the inhibitor with every stored alert before the
-// dispatcher starts (app/reloader.go: WaitForLoading). alerter's
-// Store.SetDispatcher -> Dispatcher.ingest observes each alert as a source
-// and starts its group in one pass, so an old target alert (immediate
-// flush) can be flushed before a source later in the list is observed, and
-// gets notified although it is inhibited. This test orders the store so the
-// source comes last (shard 31); it fails on most runs.
+// As Alertmanager loads the inhibitor with every stored alert before the
+// dispatcher starts (app/reloader.go: WaitForLoading), Dispatcher.ingest
+// observes every alert of a batch as a source before it groups any, and
+// starts the new groups' timers once the whole batch is in: an old target
+// alert (flushed at once) is inhibited by a source later in the list. This
+// test orders the store so that the source comes last (shard 31).
 func TestBugInhibitorLoadedBeforeGroupsFlush(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rule := ruleCfg(matchers(t, "severity", "=", "critical"), matchers(t, "severity", "=", "warning"))
@@ -196,7 +191,7 @@ func TestBugInhibitorLoadedBeforeGroupsFlush(t *testing.T) {
 				source = a
 			}
 		}
-		e.store.Put(append(targets, source))
+		require.NoError(t, e.store.Put(append(targets, source)))
 
 		// Reload: a new inhibitor and dispatcher, loaded from the store.
 		opts := e.opts
@@ -212,11 +207,10 @@ func TestBugInhibitorLoadedBeforeGroupsFlush(t *testing.T) {
 	})
 }
 
-// Alertmanager 0.35 flushes at once only when the alert that creates the
-// group started more than group_wait ago (Dispatcher.groupAlert:
-// ag.resetTimer(0) for a new group). alerter also wakes a group that is
-// still in its group_wait when an old alert joins it (aggrGroup.insert),
-// as Alertmanager did before.
+// A group flushes at once only when the alert that creates it started more
+// than group_wait ago, as in Alertmanager 0.35 (Dispatcher.groupAlert:
+// ag.resetTimer(0) for a new group); an old alert that joins a group in its
+// group_wait does not wake it.
 func TestBugEarlyFlushOnlyForNewGroup(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, simpleRoute(30*time.Second, 5*time.Minute, 4*time.Hour))
@@ -232,12 +226,10 @@ func TestBugEarlyFlushOnlyForNewGroup(t *testing.T) {
 	})
 }
 
-// pipeline.go writes the notification log with the flush ctx. A delivery
-// that succeeds at the flush deadline (or as a reload or shutdown cancels
-// the ctx) then cannot be recorded by a persister that honours ctx (as
-// storage.DB.Write does): the notification is sent again at the next
-// flush, or after a restart. The record of a delivery that happened must
-// not depend on the delivery's deadline.
+// The notification log is written on a context of its own: a delivery that
+// succeeds at the flush deadline (or as a reload or shutdown cancels the
+// flush) is recorded all the same by a persister that honours its context
+// (as storage.DB.Write does), so it is not sent again.
 func TestBugLogWrittenAfterDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newMemPersister()
@@ -262,9 +254,8 @@ func TestBugLogWrittenAfterDeadline(t *testing.T) {
 	})
 }
 
-// STYLE.md: "Log at debug when a reload or shutdown cancelled the ctx";
-// Alertmanager's RetryStage logs a cancelled notify at debug. alerter logs
-// a warning for every delivery a shutdown interrupts.
+// A delivery that a reload or shutdown cancels is logged at debug, not as a
+// failure (STYLE.md; Alertmanager's RetryStage does the same).
 func TestBugShutdownLogsAtDebug(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &levelRecorder{}

@@ -32,7 +32,7 @@ func TestStorePutMergesAndGets(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
 	s := NewStore(5*time.Minute, clk.Now)
 	t0 := clk.Now()
-	s.Put([]*Alert{{Labels: lset("alertname", "A"), StartsAt: t0.Add(-time.Minute)}})
+	require.NoError(t, s.Put([]*Alert{{Labels: lset("alertname", "A"), StartsAt: t0.Add(-time.Minute)}}))
 	fp := lset("alertname", "A").Fingerprint()
 	a, ok := s.Get(fp)
 	require.True(t, ok)
@@ -44,7 +44,7 @@ func TestStorePutMergesAndGets(t *testing.T) {
 	// original start; another sender might not): the earliest start wins,
 	// the end moves on.
 	clk.Add(time.Minute)
-	s.Put([]*Alert{{Labels: lset("alertname", "A"), StartsAt: t0}})
+	require.NoError(t, s.Put([]*Alert{{Labels: lset("alertname", "A"), StartsAt: t0}}))
 	a, _ = s.Get(fp)
 	require.Equal(t, t0.Add(-time.Minute), a.StartsAt)
 	require.Equal(t, t0.Add(6*time.Minute), a.EndsAt)
@@ -53,14 +53,14 @@ func TestStorePutMergesAndGets(t *testing.T) {
 
 	// Resolved explicitly.
 	clk.Add(time.Minute)
-	s.Put([]*Alert{{Labels: lset("alertname", "A"), StartsAt: t0, EndsAt: clk.Now()}})
+	require.NoError(t, s.Put([]*Alert{{Labels: lset("alertname", "A"), StartsAt: t0, EndsAt: clk.Now()}}))
 	a, _ = s.Get(fp)
 	require.True(t, a.ResolvedAt(clk.Now()))
 	require.Equal(t, t0.Add(-time.Minute), a.StartsAt)
 
 	// A reload changes resolve_timeout for alerts received afterwards.
 	s.SetResolveTimeout(time.Minute)
-	s.Put([]*Alert{{Labels: lset("alertname", "B")}})
+	require.NoError(t, s.Put([]*Alert{{Labels: lset("alertname", "B")}}))
 	b, _ := s.Get(lset("alertname", "B").Fingerprint())
 	require.Equal(t, clk.Now().Add(time.Minute), b.EndsAt)
 }
@@ -77,7 +77,7 @@ func TestStoreListAndGC(t *testing.T) {
 		}
 		in = append(in, &Alert{Labels: lset("alertname", fmt.Sprint(i)), StartsAt: now.Add(-time.Hour), EndsAt: end})
 	}
-	s.Put(in)
+	require.NoError(t, s.Put(in))
 	require.Equal(t, 100, s.Len())
 	n := 0
 	s.List(func(*Alert) bool { n++; return true })
@@ -105,7 +105,9 @@ func TestStoreConcurrent(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
-				s.Put([]*Alert{{Labels: lset("alertname", fmt.Sprint(i%50), "w", fmt.Sprint(w%2))}})
+				if err := s.Put([]*Alert{{Labels: lset("alertname", fmt.Sprint(i%50), "w", fmt.Sprint(w%2))}}); err != nil {
+					t.Error(err)
+				}
 				if i%20 == 0 {
 					clk.Add(time.Second)
 					s.GC()

@@ -557,8 +557,9 @@ func TestEmailBoundsConnections(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 * maxEmailConnections {
 		wg.Go(func() {
-			_, err := e.Notify(context.Background(), firingBatch())
-			require.NoError(t, err)
+			if _, err := e.Notify(context.Background(), firingBatch()); err != nil {
+				t.Error(err) // not require: this is not the test's goroutine
+			}
 		})
 	}
 	wg.Wait()

@@ -17,7 +17,7 @@ func TestEqualAlertsIgnoresOrder(t *testing.T) {
 	c := a
 	c.Annotations = labels.FromStrings("s", "2")
 	require.False(t, equalAlerts([]firingAlert{a, b}, []firingAlert{b, c}))
-	require.Equal(t, "", diffAlerts([]firingAlert{a, b}, []firingAlert{b, a}, ""))
+	require.Empty(t, diffAlerts([]firingAlert{a, b}, []firingAlert{b, a}, ""))
 	require.Equal(t, "~ {alertname=\"A\", job=\"a\"}\n    annotations:\n      - s=\"1\"\n      + s=\"2\"",
 		diffAlerts([]firingAlert{a, b}, []firingAlert{b, c}, ""))
 }

@@ -43,7 +43,7 @@ func (m *matcher) matches(v string) bool {
 			return true
 		}
 	}
-	return m.Matcher.Matches(v)
+	return m.Matches(v)
 }
 
 func newEntry(sil Silence) *entry {

@@ -1,7 +1,6 @@
 package silences
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -81,7 +80,7 @@ func TestValidationErrorUnwrap(t *testing.T) {
 	require.ErrorIs(t, err, ErrExpired)
 	require.Equal(t, "silence x: silence already expired", err.Error())
 	require.Equal(t, "plain", (&ValidationError{Msg: "plain"}).Error())
-	require.False(t, errors.Is(&ValidationError{Msg: "plain"}, ErrExpired))
+	require.NotErrorIs(t, &ValidationError{Msg: "plain"}, ErrExpired)
 }
 
 func TestSameMatchers(t *testing.T) {

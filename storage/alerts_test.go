@@ -25,11 +25,11 @@ func TestAlertsRoundTrip(t *testing.T) {
 	s := dispatch.NewStore(5*time.Minute, func() time.Time { return at })
 	_, err = s.Restore(ctx, p)
 	require.NoError(t, err)
-	s.Put([]*dispatch.Alert{
+	require.NoError(t, s.Put([]*dispatch.Alert{
 		{Labels: model.LabelSet{"alertname": "A", "é": "ü"}, Annotations: model.LabelSet{"summary": `"quoted" <b>`},
 			StartsAt: at.Add(-time.Hour), EndsAt: at.Add(time.Hour), GeneratorURL: "http://prom/graph"},
 		{Labels: model.LabelSet{"alertname": "B"}}, // no end: resolve_timeout
-	})
+	}))
 	require.NoError(t, s.Persist(ctx))
 	require.NoError(t, db.Close())
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // A write is one caller's part of a group commit.
@@ -22,6 +23,8 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []write
 	leading bool
+	// commits counts the transactions committed, for tests and metrics.
+	commits atomic.Int64
 }
 
 // Write runs f in a transaction shared with concurrent writers and returns
@@ -68,6 +71,7 @@ func (s *DB) commitBatch(batch []write) {
 		}
 		return nil
 	})
+	s.commit.commits.Add(1)
 	for i, w := range batch {
 		if err != nil {
 			errs[i] = fmt.Errorf("commit: %w", err)

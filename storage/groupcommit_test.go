@@ -96,3 +96,49 @@ func TestNotificationLogRoundTrip(t *testing.T) {
 	require.True(t, got[1].SentAt.IsZero())
 	require.Equal(t, []uint64{5}, got[1].Pending)
 }
+
+// TestGroupCommitSharesTransactions: while one transaction commits, the 63
+// writers that arrive meanwhile are committed together in the next: two
+// transactions, not 64.
+func TestGroupCommitSharesTransactions(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir())
+	defer db.Close()
+	queued := func() int {
+		db.commit.mu.Lock()
+		defer db.commit.mu.Unlock()
+		return len(db.commit.queue)
+	}
+	insert := func(tx *sql.Tx, i int) error {
+		_, err := tx.Exec(`INSERT INTO silences (id, matchers, starts_at, ends_at, updated_at, created_by, comment)
+			VALUES (?, '[]', 0, 0, 0, '', '')`, fmt.Sprint(i))
+		return err
+	}
+	before := db.commit.commits.Load()
+	started, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- db.Write(ctx, func(tx *sql.Tx) error {
+			close(started)
+			<-release // the first transaction is slow to commit
+			return insert(tx, 0)
+		})
+	}()
+	<-started
+	var wg sync.WaitGroup
+	errs := make([]error, 64)
+	for i := 1; i < 64; i++ {
+		wg.Go(func() { errs[i] = db.Write(ctx, func(tx *sql.Tx) error { return insert(tx, i) }) })
+	}
+	for deadline := time.Now().Add(10 * time.Second); queued() < 63 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	require.Equal(t, 63, queued(), "the writers queue while a commit runs")
+	close(release)
+	require.NoError(t, <-first)
+	wg.Wait()
+	for _, err := range errs[1:] {
+		require.NoError(t, err)
+	}
+	require.Equal(t, int64(2), db.commit.commits.Load()-before, "64 writes in two transactions")
+}

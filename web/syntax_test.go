@@ -38,7 +38,7 @@ func TestUTF8MatchersInFilters(t *testing.T) {
 	}
 	// The filters select what they should.
 	e := newUIEnv(t, Options{})
-	e.routing.store.Put([]*dispatch.Alert{{Labels: model.LabelSet{"alertname": "A", "00": "b"}, StartsAt: time.Now()}})
+	require.NoError(t, e.routing.store.Put([]*dispatch.Alert{{Labels: model.LabelSet{"alertname": "A", "00": "b"}, StartsAt: time.Now()}}))
 	code, body := send(t, "GET", e.base+"/api/v2/alerts?filter="+url.QueryEscape(`"00"="b"`), "", "", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `"00":"b"`)

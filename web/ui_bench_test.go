@@ -49,7 +49,7 @@ func BenchmarkAlertsPage(b *testing.B) {
 			})
 		}
 	}
-	rt.store.Put(alerts)
+	require.NoError(b, rt.store.Put(alerts))
 	for g := range 100 {
 		ms, err := parseMatcherExpr(config.SyntaxFallback, fmt.Sprintf(`{alertname="Alert%04d"}`, 1000+g))
 		require.NoError(b, err)

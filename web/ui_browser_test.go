@@ -144,7 +144,7 @@ func TestBrowserUI(t *testing.T) {
 		return []ReceiverTestResult{{Integration: "webhook/0", Success: true, Duration: 120 * time.Millisecond}}, nil
 	}})
 	now := time.Now()
-	e.routing.store.Put([]*dispatch.Alert{{
+	require.NoError(t, e.routing.store.Put([]*dispatch.Alert{{
 		Labels: model.LabelSet{"alertname": "DiskFull", "instance": "db-1:9100", "severity": "critical", "svc": "db", "team": "db", "evil": `<img src=x onerror="window.xss=1">`},
 		Annotations: model.LabelSet{
 			"summary":     `Disk almost full <script>window.xss=1</script>`,
@@ -161,7 +161,7 @@ func TestBrowserUI(t *testing.T) {
 	}, {
 		Labels:      model.LabelSet{"alertname": "CertExpiring", "instance": "lb-1", "severity": "warning", "svc": "edge"},
 		Annotations: model.LabelSet{"summary": "TLS certificate expires in 6 days"}, StartsAt: now.Add(-26 * time.Hour),
-	}})
+	}}))
 	ms, err := parseMatcherExpr(config.SyntaxFallback, `{alertname="CertExpiring"}`)
 	require.NoError(t, err)
 	_, err = e.sils.Set(context.Background(), silences.Silence{

@@ -102,7 +102,7 @@ func (e *uiEnv) put(t testing.TB, alerts ...model.LabelSet) {
 			Annotations: model.LabelSet{"summary": model.LabelValue("summary of " + ls[model.AlertNameLabel])},
 		})
 	}
-	e.routing.store.Put(as)
+	require.NoError(t, e.routing.store.Put(as))
 }
 
 // post sends a form as a browser on the same origin does.
@@ -190,11 +190,11 @@ func TestUIPages(t *testing.T) {
 
 func TestUIEscapesUserStrings(t *testing.T) {
 	e := newUIEnv(t, Options{})
-	e.routing.store.Put([]*dispatch.Alert{{
+	require.NoError(t, e.routing.store.Put([]*dispatch.Alert{{
 		Labels:      model.LabelSet{"alertname": "XSS", "evil": xss},
 		Annotations: model.LabelSet{"summary": xss, "description": xss, "runbook": xss},
 		StartsAt:    time.Now(), GeneratorURL: "javascript:alert(1)",
-	}})
+	}}))
 	ms, err := parseMatcherExpr(config.SyntaxFallback, `{alertname="XSS"}`)
 	require.NoError(t, err)
 	id, err := e.sils.Set(context.Background(), silences.Silence{

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -100,8 +99,8 @@ func TestReceiversTestCLI(t *testing.T) {
 	// Flags may follow the name; one failure makes the exit code 1.
 	code, stdout, _ = runCLI(t, "receivers", "test", "team", "--config.file="+cfg, "--web.external-url=https://alerter.example/")
 	require.Equal(t, exitProblems, code)
-	require.Regexp(t, regexp.MustCompile(`^webhook/0  ok      [0-9.]+(ms|µs|s)\n`+
-		`webhook/1  FAILED  unexpected status code 500: boom\n$`), stdout)
+	require.Regexp(t, `^webhook/0  ok      [0-9.]+(ms|µs|s)\n`+
+		`webhook/1  FAILED  unexpected status code 500: boom\n$`, stdout)
 	require.Len(t, sink.received(), 2)
 	require.Equal(t, "https://alerter.example", sink.received()[1]["externalURL"])
 
@@ -163,7 +162,7 @@ func TestRoutingHistoryAndReceiverTest(t *testing.T) {
 		rt.run(ctx)
 	}()
 
-	rt.store.Put([]*dispatch.Alert{{Labels: model.LabelSet{"alertname": "Down", "instance": "a"}, StartsAt: time.Now()}})
+	require.NoError(t, rt.store.Put([]*dispatch.Alert{{Labels: model.LabelSet{"alertname": "Down", "instance": "a"}, StartsAt: time.Now()}}))
 	history := historyView{rt.history}
 	var got []alerterweb.Notification
 	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {

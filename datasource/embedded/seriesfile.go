@@ -251,10 +251,10 @@ func (e *lineError) Unwrap() error { return e.err }
 func countValues(s string) uint64 {
 	var n uint64 = 1
 	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == ' ' || s[i] == '\t' || s[i] == '\n':
+		switch s[i] {
+		case ' ', '\t', '\n':
 			n = addSat(n, 1)
-		case s[i] == 'x':
+		case 'x':
 			j := i + 1
 			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
 				j++

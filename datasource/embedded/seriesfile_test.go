@@ -137,6 +137,6 @@ func TestCountValues(t *testing.T) {
 	require.NoError(t, err)
 	vals := f.Series[0].Values
 	require.LessOrEqual(t, uint64(len(vals)), countValues("0+1x10 _x3 1 2 stale -1-1x2"))
-	require.Equal(t, 11+3+3+3, len(vals))
+	require.Len(t, vals, 11+3+3+3)
 	require.True(t, strings.HasPrefix(vals[len(vals)-1].String(), "-3"))
 }

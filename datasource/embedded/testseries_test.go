@@ -39,7 +39,7 @@ func TestTestLoader(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Unix(100, 0)
 	l := NewTestLoader(series, start, time.Minute)
-	require.Len(t, l.Till(start.Add(-time.Second)), 0)
+	require.Empty(t, l.Till(start.Add(-time.Second)))
 	got := l.Till(start.Add(90 * time.Second))
 	require.Len(t, got, 1, "the omitted value is skipped")
 	require.Equal(t, start.UnixMilli(), got[0].T)

@@ -137,7 +137,9 @@ func TestQueryRequest(t *testing.T) {
 		got seen
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.NoError(t, r.ParseForm())
+		if err := r.ParseForm(); err != nil {
+			t.Error(err)
+		}
 		mu.Lock()
 		got = seen{
 			method:      r.Method,
@@ -266,7 +268,7 @@ func TestQueryAPIErrors(t *testing.T) {
 			require.EqualValues(t, 1, requests.Load(), "HTTP errors are not retried")
 			var apiErr *APIError
 			if tc.want == nil {
-				require.False(t, errors.As(err, &apiErr))
+				require.NotErrorAs(t, err, &apiErr)
 				return
 			}
 			require.ErrorAs(t, err, &apiErr)

@@ -3,7 +3,6 @@ package promapi
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -185,7 +184,7 @@ func TestAPIErrorFieldsScrubbed(t *testing.T) {
 	c := newClient(t, Options{URL: srv.URL + "?token=" + queryToken})
 	_, err := c.Query(testContext(t), "up", evalTime)
 	var apiErr *APIError
-	require.True(t, errors.As(err, &apiErr))
+	require.ErrorAs(t, err, &apiErr)
 	require.Contains(t, apiErr.Message, "/api/v1/query?token=xxxxx")
 	require.NotContains(t, apiErr.Message, queryToken)
 }

@@ -1,7 +1,6 @@
 package promapi
 
 import (
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -78,7 +77,7 @@ func TestAnswerWithinLimitAccepted(t *testing.T) {
 	require.Len(t, vec, 1)
 	c = newClient(t, Options{URL: srv.URL, MaxResponseSize: int64(len(vectorBody) - 1)})
 	_, err = c.Query(testContext(t), "up", evalTime)
-	require.True(t, errors.Is(err, ErrResponseTooLarge), "%v", err)
+	require.ErrorIs(t, err, ErrResponseTooLarge)
 
 	// Range queries have the same bound.
 	big := hugeAnswer(t, 50<<20, false)

@@ -1,7 +1,6 @@
 package backtest
 
 import (
-	"cmp"
 	"encoding/json"
 	"slices"
 	"time"
@@ -184,13 +183,4 @@ func (rp *replay) report(rep *Report) {
 		rep.RangeQueries += rr.RangeQueries
 		rep.InstantQueries += rr.InstantQueries
 	}
-}
-
-// report adds the receivers' notifications and suppressions to rep.
-func (s *simulator) report(rep *Report) {
-	rep.Receivers = make([]ReceiverReport, 0, len(s.byReceiver))
-	for _, r := range s.byReceiver {
-		rep.Receivers = append(rep.Receivers, *r)
-	}
-	slices.SortFunc(rep.Receivers, func(a, b ReceiverReport) int { return cmp.Compare(a.Name, b.Name) })
 }

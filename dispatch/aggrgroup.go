@@ -31,7 +31,7 @@ type aggrGroup struct {
 	labels model.LabelSet
 	route  *Route
 	d      *Dispatcher
-	timer  *time.Timer
+	timer  Timer
 
 	mu       sync.Mutex
 	alerts   map[model.Fingerprint]*Alert
@@ -39,13 +39,15 @@ type aggrGroup struct {
 	flushing bool // a flush is running
 	again    bool // the timer fired while it ran
 	removed  bool // out of the dispatcher's map: no flush any more
+	// prevFlush is when the previous flush ran; only the flush uses it.
+	prevFlush time.Time
 }
 
 // newAggrGroup returns a group; start arms its timer.
 func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet) *aggrGroup {
 	ag := &aggrGroup{
 		id:     id,
-		key:    GroupKey(id.route, labels),
+		key:    groupKey(id.route, labels),
 		labels: labels,
 		route:  id.route,
 		d:      d,
@@ -53,7 +55,7 @@ func newAggrGroup(d *Dispatcher, id groupID, labels model.LabelSet) *aggrGroup {
 	}
 	// The timer is armed by start, once ag.timer is set (fire uses it)
 	// and the group holds its first alert.
-	ag.timer = time.AfterFunc(time.Duration(math.MaxInt64), ag.fire)
+	ag.timer = d.clock.AfterFunc(time.Duration(math.MaxInt64), ag.fire)
 	ag.timer.Stop()
 	return ag
 }
@@ -160,6 +162,7 @@ func (ag *aggrGroup) flush(ctx context.Context, d *Dispatcher) {
 	ctx, cancel := context.WithTimeout(ctx, max(ag.route.Opts.GroupInterval, d.minFlushTimeout))
 	defer cancel()
 	now := d.now()
+	defer func() { ag.prevFlush = now }()
 	if !d.notify(ctx, ag, alerts, now) {
 		return
 	}
@@ -190,4 +193,11 @@ type GroupView struct {
 	Receiver string
 	RouteKey string
 	Alerts   []*Alert
+}
+
+// groupKey returns the key of the aggregation group of route r for alerts
+// with the group labels groupLabels (see Route.GroupLabels): unique per
+// route and labels, as notifications and the notification log carry it.
+func groupKey(r *Route, groupLabels model.LabelSet) string {
+	return r.Key + ":" + groupLabels.String()
 }

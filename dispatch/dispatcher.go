@@ -26,6 +26,12 @@ type Options struct {
 	Logger        *slog.Logger
 	Metrics       *Metrics
 	Now           func() time.Time // default time.Now
+	// Clock, if set, replaces Now and the timers of the aggregation
+	// groups (a simulated clock).
+	Clock Clock
+	// OnMuted, if set, is told of every flush whose alerts were all muted
+	// (by a time interval, silences or inhibition): nothing was sent.
+	OnMuted func(MutedFlush)
 	// MinFlushTimeout is the least time a flush may take (retries
 	// included); the deadline is max(group_interval, this). Default 10s.
 	MinFlushTimeout time.Duration
@@ -78,6 +84,8 @@ type Dispatcher struct {
 	logger          *slog.Logger
 	metrics         *Metrics
 	now             func() time.Time
+	clock           Clock
+	onMuted         func(MutedFlush)
 	minFlushTimeout time.Duration
 	maxGroups       int
 	maxPerGroup     int
@@ -110,6 +118,9 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{now: opts.Now}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -123,7 +134,7 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 	return &Dispatcher{
 		route: opts.Route, receivers: opts.Receivers, inhibitor: opts.Inhibitor,
 		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log, history: opts.History,
-		logger: opts.Logger, metrics: opts.Metrics, now: opts.Now,
+		logger: opts.Logger, metrics: opts.Metrics, now: opts.Clock.Now, clock: opts.Clock, onMuted: opts.OnMuted,
 		minFlushTimeout: opts.MinFlushTimeout,
 		maxGroups:       opts.MaxGroups, maxPerGroup: opts.MaxAlertsPerGroup, holdUntil: opts.HoldUntil,
 		ctx: ctx, cancel: cancel,
@@ -162,7 +173,7 @@ func (d *Dispatcher) endFlush() { d.flushes.Done() }
 
 // resetUnlessStopped arms t, unless Stop has begun: Stop stops the timers
 // after it marks the dispatcher stopped, so no timer is armed after it.
-func (d *Dispatcher) resetUnlessStopped(t *time.Timer, after time.Duration) {
+func (d *Dispatcher) resetUnlessStopped(t Timer, after time.Duration) {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
 	if !d.stopped {

@@ -24,6 +24,9 @@ type Batch struct {
 	Now time.Time
 	// Reason is why the notification is due.
 	Reason NotifyReason
+	// Muted is how many of the group's alerts silences and inhibition
+	// kept out of the notification.
+	Muted int
 }
 
 // Firing returns the batch's alerts that have not resolved by b.Now.

@@ -18,16 +18,20 @@ import (
 func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert, now time.Time) bool {
 	r := ag.route
 	if d.timeMuted(r, now) {
+		d.muted(ag, alerts, now, "time interval")
 		return true
 	}
 	kept := make([]*Alert, 0, len(alerts))
 	firing := make([]uint64, 0, len(alerts))
 	var resolved []uint64
+	silenced, inhibited := 0, 0
 	for _, a := range alerts {
 		if _, ok := d.inhibitor.Inhibited(a.Labels, now); ok {
+			inhibited++
 			continue
 		}
 		if d.silencer != nil && len(d.silencer.Mutes(a.Labels)) > 0 {
+			silenced++
 			continue
 		}
 		kept = append(kept, a)
@@ -41,14 +45,16 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 		// Everything is muted: as in Alertmanager, no dedup decision and
 		// no log entry, so that the end of a silence does not notify
 		// again within repeat_interval.
+		d.muted(ag, alerts, now, mutedReason(silenced, inhibited))
 		return true
 	}
 	slices.Sort(firing)
 	slices.Sort(resolved)
+	fs := &flushSet{alerts: kept, firing: firing, resolved: resolved, muted: silenced + inhibited, now: now}
 
 	integrations := d.receivers[r.Opts.Receiver]
 	if len(integrations) == 1 {
-		return d.notifyIntegration(ctx, ag, integrations[0], kept, firing, resolved, now)
+		return d.notifyIntegration(ctx, ag, integrations[0], fs)
 	}
 	var wg sync.WaitGroup
 	ok := make([]bool, len(integrations))
@@ -56,7 +62,7 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok[i] = d.notifyIntegration(ctx, ag, in, kept, firing, resolved, now)
+			ok[i] = d.notifyIntegration(ctx, ag, in, fs)
 		}()
 	}
 	wg.Wait()
@@ -66,7 +72,20 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 // timeMuted applies the route's mute_time_intervals and
 // active_time_intervals at now.
 func (d *Dispatcher) timeMuted(r *Route, now time.Time) bool {
-	return TimeMuted(d.intervals, r, now)
+	if d.intervals == nil {
+		return false
+	}
+	if len(r.Opts.MuteTimeIntervals) > 0 {
+		if muted, _, err := d.intervals.Mutes(r.Opts.MuteTimeIntervals, now); err == nil && muted {
+			return true
+		}
+	}
+	if len(r.Opts.ActiveTimeIntervals) > 0 {
+		if active, err := d.intervals.ContainsTime(r.Opts.ActiveTimeIntervals, now); err == nil && !active {
+			return true
+		}
+	}
+	return false
 }
 
 // logKey is the notification log key of one integration for one group:
@@ -76,9 +95,37 @@ func logKey(ag *aggrGroup, receiver string, in Integration) string {
 	return ag.key + " " + receiver + "/" + in.Kind + "/" + strconv.Itoa(in.Index)
 }
 
-func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in Integration,
-	alerts []*Alert, firing, resolved []uint64, now time.Time,
-) bool {
+// flushSet is what a flush sends once muting is done: the kept alerts (in
+// Alertmanager's order), their firing and resolved fingerprints (sorted),
+// and how many alerts were muted.
+type flushSet struct {
+	alerts           []*Alert
+	firing, resolved []uint64
+	muted            int
+	now              time.Time
+}
+
+// muted tells Options.OnMuted of a flush whose alerts were all muted.
+func (d *Dispatcher) muted(ag *aggrGroup, alerts []*Alert, now time.Time, reason string) {
+	if d.onMuted != nil {
+		d.onMuted(MutedFlush{GroupKey: ag.key, GroupLabels: ag.labels, Receiver: ag.route.Opts.Receiver, Alerts: alerts,
+			Now: now, Reason: reason, PrevFlush: ag.prevFlush})
+	}
+}
+
+func mutedReason(silenced, inhibited int) string {
+	switch {
+	case silenced > 0 && inhibited > 0:
+		return "silenced and inhibited"
+	case silenced > 0:
+		return "silenced"
+	default:
+		return "inhibited"
+	}
+}
+
+func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in Integration, fs *flushSet) bool {
+	alerts, firing, resolved, now := fs.alerts, fs.firing, fs.resolved, fs.now
 	receiver := ag.route.Opts.Receiver
 	key := logKey(ag, receiver, in)
 	reason := needsUpdate(d.log.Get(key), firing, resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now)
@@ -98,7 +145,7 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		d.intend(ctx, ag, key, in, d.log.Get(key), firing, now)
 		b := &Batch{
 			GroupKey: ag.key, GroupLabels: ag.labels, Receiver: receiver, RouteKey: ag.route.Key,
-			Alerts: send, Now: now, Reason: reason,
+			Alerts: send, Now: now, Reason: reason, Muted: fs.muted,
 		}
 		start := time.Now()
 		err := d.deliver(ctx, in, b)

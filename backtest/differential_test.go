@@ -51,20 +51,22 @@ func differentialRouting(t *testing.T) *config.Routing {
 
 // stream is what rules would hand on, one batch a minute for three hours:
 // alerts that fire and resolve at their own times, a page that inhibits a
-// ticket for a while, and one that a silence covers for half an hour.
+// ticket for a while, and one that a silence covers for half an hour. The
+// jobs order the alerts of a group otherwise than their instances do, as
+// Alertmanager sorts a group's alerts by job, then instance.
 func stream(start time.Time) [][]*dispatch.Alert {
 	type spec struct {
-		name, svc, sev string
-		from, to       int // minutes
+		name, svc, sev, job string
+		from, to            int // minutes
 	}
 	specs := []spec{
-		{"DiskFull", "db", "ticket", 3, 100},
-		{"DiskFull", "web", "ticket", 10, 40},
-		{"Down", "db", "page", 20, 70},
-		{"Down", "web", "page", 50, 160},
-		{"Latency", "api", "page", 5, 175},
-		{"Latency", "edge", "page", 90, 120},
-		{"Quiet", "queue", "ticket", 30, 150},
+		{"DiskFull", "db", "ticket", "2", 3, 100},
+		{"DiskFull", "web", "ticket", "1", 10, 40},
+		{"Down", "db", "page", "2", 20, 70},
+		{"Down", "web", "page", "1", 50, 160},
+		{"Latency", "api", "page", "2", 5, 175},
+		{"Latency", "edge", "page", "1", 90, 120},
+		{"Quiet", "queue", "ticket", "1", 30, 150},
 	}
 	var batches [][]*dispatch.Alert
 	for minute := range 180 {
@@ -72,7 +74,10 @@ func stream(start time.Time) [][]*dispatch.Alert {
 		var b []*dispatch.Alert
 		for _, s := range specs {
 			a := &dispatch.Alert{
-				Labels:   model.LabelSet{"alertname": model.LabelValue(s.name), "svc": model.LabelValue(s.svc), "severity": model.LabelValue(s.sev)},
+				Labels: model.LabelSet{
+					"alertname": model.LabelValue(s.name), "svc": model.LabelValue(s.svc), "severity": model.LabelValue(s.sev),
+					"instance": model.LabelValue(s.svc + ":9100"), "job": model.LabelValue(s.job),
+				},
 				StartsAt: start.Add(time.Duration(s.from) * time.Minute),
 			}
 			switch {

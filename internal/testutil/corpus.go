@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -72,4 +73,63 @@ func Program(t testing.TB, name, debianPackage string) string {
 		t.Fatalf("%s is not installed: apt-get install -y %s (or run .ci/run)", name, debianPackage)
 	}
 	return p
+}
+
+// Reference is one tool run recorded in an EXPECTED-*.md file of the
+// corpus: the command, its exit code and what it printed on stdout.
+type Reference struct {
+	Command string
+	Exit    int
+	Output  string
+}
+
+// CorpusReferences reads the EXPECTED-*.md files named (paths relative to
+// the corpus) and returns their runs by the path of the file each ran on,
+// relative to the corpus. A section is "## PATH" (relative to the .md's
+// folder), a line "`COMMAND` → exit N" and the output in a fenced block.
+func CorpusReferences(t testing.TB, names ...string) map[string]Reference {
+	t.Helper()
+	refs := map[string]Reference{}
+	for _, name := range names {
+		data, err := os.ReadFile(filepath.Join(CorpusDir(t), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Dir(name)
+		var (
+			path string
+			ref  Reference
+			in   bool
+			out  []string
+		)
+		for i, line := range strings.Split(string(data), "\n") {
+			switch {
+			case in && line == "```":
+				in = false
+				ref.Output = strings.Join(out, "\n")
+				if path == "" || ref.Command == "" {
+					t.Fatalf("%s:%d: output without a section or command", name, i+1)
+				}
+				refs[filepath.Join(base, path)] = ref
+				path, ref, out = "", Reference{}, nil
+			case in:
+				out = append(out, line)
+			case strings.HasPrefix(line, "## "):
+				path = strings.TrimSpace(strings.TrimPrefix(line, "## "))
+			case strings.HasPrefix(line, "`") && strings.Contains(line, "` → exit "):
+				cmd, code, _ := strings.Cut(strings.TrimPrefix(line, "`"), "` → exit ")
+				n, err := strconv.Atoi(strings.TrimSpace(code))
+				if err != nil {
+					t.Fatalf("%s:%d: exit code %q: %v", name, i+1, code, err)
+				}
+				ref.Command, ref.Exit = cmd, n
+			case line == "```" && path != "":
+				in = true
+			}
+		}
+		if in {
+			t.Fatalf("%s: unterminated output block", name)
+		}
+	}
+	return refs
 }

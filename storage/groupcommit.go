@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -62,15 +63,32 @@ func (s *DB) Write(ctx context.Context, f func(*sql.Tx) error) error {
 
 // commitBatch commits batch in one transaction and reports to each writer.
 // The leader's own context is not used: it commits on behalf of others.
+//
+// The writes run one after the other in the transaction as they are; a
+// savepoint around each (three statements more per write, a third of a
+// burst's time) is needed only when one fails. Then the transaction is
+// rolled back and the batch runs again with each write under its own
+// savepoint, so that only the failed write's changes are undone and its
+// error goes to its caller alone.
 func (s *DB) commitBatch(batch []write) {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		for i, w := range batch {
-			errs[i] = savepoint(ctx, tx, w.f)
+		for _, w := range batch {
+			if err := w.f(tx); err != nil {
+				return errWriteFailed
+			}
 		}
 		return nil
 	})
+	if errors.Is(err, errWriteFailed) {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			for i, w := range batch {
+				errs[i] = savepoint(ctx, tx, w.f)
+			}
+			return nil
+		})
+	}
 	s.commit.commits.Add(1)
 	for i, w := range batch {
 		if err != nil {
@@ -79,6 +97,10 @@ func (s *DB) commitBatch(batch []write) {
 		w.done <- errs[i]
 	}
 }
+
+// errWriteFailed rolls back a batch in which a write failed, to run it
+// again write by write.
+var errWriteFailed = errors.New("a write of the batch failed")
 
 func savepoint(ctx context.Context, tx *sql.Tx, f func(*sql.Tx) error) error {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {

@@ -50,13 +50,19 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 	return out, rows.Err()
 }
 
+const insertLogEntry = `INSERT OR REPLACE INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`
+
 // SaveNotificationLog implements dispatch.LogPersister: one durable
 // transaction, shared with concurrent writers.
 func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEntry, expiredBy time.Time) error {
 	return n.s.Write(ctx, func(tx *sql.Tx) error {
+		insert, err := n.s.stmt(tx, insertLogEntry)
+		if err != nil {
+			return err
+		}
 		for _, e := range entries {
-			_, err := tx.Exec(`INSERT OR REPLACE INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, e.Key, encodeFingerprints(e.Firing), encodeFingerprints(e.Resolved),
+			_, err := insert.Exec(e.Key, encodeFingerprints(e.Firing), encodeFingerprints(e.Resolved),
 				toNanos(e.SentAt), e.ExpiresAt.UnixNano(), encodeFingerprints(e.Pending), toNanos(e.PendingAt))
 			if err != nil {
 				return fmt.Errorf("write notification log: %w", err)

@@ -30,6 +30,24 @@ type DB struct {
 	path string
 
 	commit committer
+
+	// stmts are the hot writes prepared on the writer connection at Open
+	// (preparing a statement costs as much as running it); transactions
+	// use them through tx.StmtContext, which reuses the preparation.
+	stmts map[string]*sql.Stmt
+}
+
+// hotWrites are the statements prepared at Open.
+var hotWrites = []string{insertLogEntry}
+
+// stmt returns the prepared statement of query for use in tx. Like the
+// rest of a group commit, it runs whatever the writer's context says.
+func (s *DB) stmt(tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, ok := s.stmts[query]
+	if !ok {
+		return nil, fmt.Errorf("statement not prepared: %s", query)
+	}
+	return tx.Stmt(st), nil
 }
 
 // migrations create the schema; migration i brings user_version from i to i+1.
@@ -126,6 +144,15 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range hotWrites {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s: prepare %q: %w", path, q, err)
+		}
+		s.stmts[q] = st
+	}
 	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		s.Close()
@@ -194,7 +221,11 @@ const readConns = 4
 
 // Close closes the database and releases the folder's lock.
 func (s *DB) Close() error {
-	err := s.db.Close()
+	var err error
+	for _, st := range s.stmts {
+		err = errors.Join(err, st.Close())
+	}
+	err = errors.Join(err, s.db.Close())
 	if s.read != nil {
 		err = errors.Join(err, s.read.Close())
 	}

@@ -18,6 +18,7 @@ func (c *Config) decodeRouting() (*Routing, []error) {
 	d.globals(c.Global.Alertmanager, r)
 	r.TimeIntervals = d.timeIntervals(&c.MuteTimeIntervals, &c.TimeIntervals)
 	r.Receivers = d.receivers(&c.Receivers, c.Global.Alertmanager, r.HTTPConfig)
+	d.decodeUpstream(c.Global.Alertmanager, r.Receivers)
 	r.InhibitRules = d.inhibitRules(&c.InhibitRules)
 	if !c.HasRoute() {
 		return nil, d.errs

@@ -3,50 +3,13 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/template"
 
 	commoncfg "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 )
-
-// supportedKinds are the integrations alerter delivers to, as they appear
-// in a receiver.
-const supportedKinds = "email_configs, slack_configs, webhook_configs"
-
-// unsupportedKinds are Alertmanager 0.35's other integrations. A receiver
-// using them is decoded (so that `alerter routes test` works on any
-// Alertmanager config) and reported by Routing.UnsupportedReceivers.
-var unsupportedKinds = map[string]bool{
-	"discord_configs": true, "incidentio_configs": true, "pagerduty_configs": true,
-	"opsgenie_configs": true, "wechat_configs": true, "pushover_configs": true,
-	"victorops_configs": true, "sns_configs": true, "telegram_configs": true,
-	"webex_configs": true, "msteams_configs": true, "msteamsv2_configs": true,
-	"jira_configs": true, "rocketchat_configs": true, "mattermost_configs": true,
-}
-
-// UnsupportedReceivers returns one error per receiver that uses an
-// integration alerter cannot deliver to, as "path:line: receiver ...".
-// Parsing accepts them so that the routing tree can be used on its own;
-// `check config` and `run` refuse them. It is nil-safe.
-func (r *Routing) UnsupportedReceivers() []error {
-	if r == nil {
-		return nil
-	}
-	var errs []error
-	for _, rcv := range r.Receivers {
-		if len(rcv.Unsupported) == 0 {
-			continue
-		}
-		verb := "is"
-		if len(rcv.Unsupported) > 1 {
-			verb = "are"
-		}
-		errs = append(errs, fmt.Errorf("%s:%d: receiver %q: %s %s not supported by alerter (supported: %s)",
-			r.path, rcv.unsupportedLine, rcv.Name, strings.Join(rcv.Unsupported, ", "), verb, supportedKinds))
-	}
-	return errs
-}
 
 // receivers decodes the receivers section; names must be unique.
 func (d *nodeDecoder) receivers(n *yaml.Node, globals map[string]yaml.Node, httpConfig commoncfg.HTTPClientConfig) []*Receiver {
@@ -71,7 +34,7 @@ func (d *nodeDecoder) receivers(n *yaml.Node, globals map[string]yaml.Node, http
 // integrations is still returned, so that routes naming it do not report
 // it as undefined too.
 func (d *nodeDecoder) receiver(n *yaml.Node, i int, globals map[string]yaml.Node, httpConfig commoncfg.HTTPClientConfig) *Receiver {
-	rcv := &Receiver{Line: deref(n).Line}
+	rcv := &Receiver{Line: deref(n).Line, node: n}
 	what := fmt.Sprintf("receivers[%d]", i)
 	if _, v := lookup(n, "name"); v != nil && deref(v).Kind == yaml.ScalarNode {
 		// The name first, so that every error below can give it.
@@ -102,15 +65,9 @@ func (d *nodeDecoder) receiver(n *yaml.Node, i int, globals map[string]yaml.Node
 			for _, it := range d.items(v, field) {
 				rcv.Slack = append(rcv.Slack, *it)
 			}
-		case unsupportedKinds[key]:
-			if len(d.items(v, field)) > 0 {
-				if rcv.Unsupported == nil {
-					rcv.unsupportedLine = v.Line
-					if k, _ := lookup(n, key); k != nil {
-						rcv.unsupportedLine = k.Line
-					}
-				}
-				rcv.Unsupported = append(rcv.Unsupported, key)
+		case slices.Contains(upstreamKinds, key):
+			for j, it := range d.items(v, field) {
+				rcv.upstream = append(rcv.upstream, upstreamItem{key: key, index: j, node: it})
 			}
 		default:
 			return false

@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	amconfig "github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/alertmanager/timeinterval"
 	commoncfg "github.com/prometheus/common/config"
@@ -37,7 +38,7 @@ type Routing struct {
 	// set): the HTTP client settings of receivers that set none.
 	HTTPConfig commoncfg.HTTPClientConfig
 
-	// path is the config file, for the positions of UnsupportedReceivers.
+	// path is the config file.
 	path string
 }
 
@@ -62,9 +63,7 @@ type Route struct {
 	Line int
 }
 
-// Receiver is a named set of integrations. Kinds alerter cannot deliver to
-// are listed in Unsupported, so that `routes test` can still use the tree
-// while `check config` and `run` report them.
+// Receiver is a named set of integrations.
 type Receiver struct {
 	Name string
 	// Labels are the receiver's labels (Alertmanager 0.35), including
@@ -79,13 +78,16 @@ type Receiver struct {
 	// Alertmanager globals applied.
 	EmailConfigs []*EmailConfig
 	SlackConfigs []*SlackConfig
-	// Unsupported lists the *_configs keys of kinds alerter does not
-	// deliver to (pagerduty_configs, ...), in file order.
-	Unsupported []string
-	Line        int
+	// Upstream holds the entries of the kinds alerter delivers through
+	// Alertmanager's notify packages (pagerduty_configs, opsgenie_configs,
+	// ..., see upstreamKinds), decoded by Alertmanager's config package
+	// with the globals applied; its email, Slack and webhook lists are
+	// empty. nil when the receiver has none.
+	Upstream *amconfig.Receiver
+	Line     int
 
-	// unsupportedLine is where the first Unsupported key is written.
-	unsupportedLine int
+	node     *yaml.Node
+	upstream []upstreamItem
 }
 
 // WebhookConfig is Alertmanager's webhook_configs entry.

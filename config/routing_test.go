@@ -76,14 +76,18 @@ func TestRoutingGood(t *testing.T) {
 	require.Len(t, tx.Email, 1)
 	require.Len(t, tx.Slack, 1)
 	require.Equal(t, "channel", tx.Slack[0].Content[0].Value)
-	require.Empty(t, tx.Unsupported)
+	require.Nil(t, tx.Upstream)
 	require.Equal(t, "http://hooks.example/{{ .GroupLabels.team }}", r.Receivers[2].Webhook[0].URL)
 
 	pager := r.Receivers[3]
-	require.Equal(t, []string{"pagerduty_configs", "opsgenie_configs"}, pager.Unsupported)
-	errs := r.UnsupportedReceivers()
-	require.Len(t, errs, 1)
-	require.EqualError(t, errs[0], `testdata/routing.good.yml:57: receiver "pager": pagerduty_configs, opsgenie_configs are not supported by alerter (supported: email_configs, slack_configs, webhook_configs)`)
+	// Decoded by Alertmanager's config package, the globals' defaults in.
+	require.NotNil(t, pager.Upstream)
+	require.Len(t, pager.Upstream.PagerdutyConfigs, 1)
+	require.Equal(t, "abc", string(pager.Upstream.PagerdutyConfigs[0].RoutingKey))
+	require.Equal(t, "https://events.pagerduty.com/v2/enqueue", pager.Upstream.PagerdutyConfigs[0].URL.String())
+	require.Len(t, pager.Upstream.OpsGenieConfigs, 1)
+	require.Equal(t, "https://api.opsgenie.com/", pager.Upstream.OpsGenieConfigs[0].APIURL.String())
+	require.Empty(t, pager.Upstream.WebhookConfigs)
 
 	require.Len(t, r.InhibitRules, 2)
 	ir := r.InhibitRules[0]
@@ -118,7 +122,7 @@ func TestRoutingDefaults(t *testing.T) {
 	require.Zero(t, w.MaxAlerts)
 	require.Zero(t, w.Timeout)
 	require.Equal(t, map[string]string{"name": "r"}, r.Receivers[0].Labels)
-	require.Empty(t, r.UnsupportedReceivers())
+	require.Nil(t, r.Receivers[0].Upstream)
 	require.Empty(t, r.Templates)
 	require.Empty(t, r.InhibitRules)
 	require.Empty(t, r.TimeIntervals)
@@ -127,7 +131,6 @@ func TestRoutingDefaults(t *testing.T) {
 	cfg, err = Parse("a.yml", []byte("receivers:\n  - name: r\n"))
 	require.NoError(t, err)
 	require.Nil(t, cfg.Routing)
-	require.Nil(t, cfg.Routing.UnsupportedReceivers())
 	_, err = Parse("a.yml", []byte("receivers:\n  - name: r\n    webhook_configs: [{}]\n"))
 	require.ErrorContains(t, err, "a.yml:3: receiver \"r\": webhook_configs[0]: one of url or url_file must be configured")
 }
@@ -249,17 +252,16 @@ receivers: [{name: r}]
 // TestAlertmanagerCorpus checks every Alertmanager config of the corpus
 // against amtool 0.25's check-config verdict (EXPECTED-amtool-check-config-0.25.md):
 // the valid ones parse as alerter.yml as they are, and as the routing
-// sections of an alerter config; the invalid ones are refused, by Parse or
-// by UnsupportedReceivers (which `check config` and `run` apply).
+// sections of an alerter config; the invalid ones are refused by Parse.
 func TestAlertmanagerCorpus(t *testing.T) {
 	dir := filepath.Join(testutil.CorpusDir(t), "alertmanager-configs")
 	verdicts := amtoolVerdicts(t, filepath.Join(dir, "EXPECTED-amtool-check-config-0.25.md"))
 	require.Len(t, verdicts, 29)
 
 	// Why alerter refuses the configs amtool refuses. amtool stops at the
-	// first problem; the messages here are alerter's, and where alerter
-	// does not decode the integration (opsgenie, sns, victorops) the
-	// refusal is the unsupported kind.
+	// first problem; the messages here are alerter's, or for the kinds
+	// Alertmanager's config package decodes (opsgenie, sns, victorops),
+	// its own, at the entry it refuses.
 	rejected := map[string]string{
 		"cli-testdata-conf.bad.yml":                                 ":1: cannot unmarshal !!str `BAD`",
 		"config-testdata-conf.nil-match_re-route.yml":               `:5: route.routes[0]: match_re: invalid regexp value for "invalid_label"`,
@@ -267,13 +269,13 @@ func TestAlertmanagerCorpus(t *testing.T) {
 		"config-testdata-conf.nil-target_match_re-inhibition.yml":   `:9: inhibit_rules[0]: target_match_re: invalid regexp value for "invalid_target_label"`,
 		"config-testdata-conf.opsgenie-both-file-and-apikey.yml":    ":3: global: at most one of opsgenie_api_key & opsgenie_api_key_file must be configured",
 		"config-testdata-conf.opsgenie-default-apikey-old-team.yml": `:8: route: undefined receiver "escalation-Y-opsgenie" used in route`,
-		"config-testdata-conf.opsgenie-no-apikey.yml":               `:13: receiver "team-X-opsgenie": opsgenie_configs is not supported by alerter`,
+		"config-testdata-conf.opsgenie-no-apikey.yml":               `:14: receiver "team-X-opsgenie": opsgenie_configs[0]: no global OpsGenie API Key set either inline or in a file`,
 		"config-testdata-conf.slack-both-file-and-url.yml":          ":3: global: at most one of slack_api_url & slack_api_url_file must be configured",
 		"config-testdata-conf.slack-no-api-url.yml":                 `:7: receiver "slack-notifications": slack_configs[0]: no Slack API URL nor App token set either inline or in a file`,
 		"config-testdata-conf.smtp-both-password-and-file.yml":      ":6: global: at most one of smtp_auth_password & smtp_auth_password_file must be configured",
-		"config-testdata-conf.sns-invalid.yml":                      `:6: receiver "sns-api-notifications": sns_configs is not supported by alerter`,
+		"config-testdata-conf.sns-invalid.yml":                      `:7: receiver "sns-api-notifications": sns_configs[0]: must provide either a Target ARN, Topic ARN, or Phone Number for SNS config`,
 		"config-testdata-conf.victorops-both-file-and-apikey.yml":   ":3: global: at most one of victorops_api_key & victorops_api_key_file must be configured",
-		"config-testdata-conf.victorops-no-apikey.yml":              `:13: receiver "team-X-victorops": victorops_configs is not supported by alerter`,
+		"config-testdata-conf.victorops-no-apikey.yml":              `:14: receiver "team-X-victorops": victorops_configs[0]: no global VictorOps API Key set`,
 	}
 	// amtool 0.25 refuses these for global.http_config.proxy_from_environment,
 	// which Alertmanager 0.26 added; alerter (prometheus/common 0.73) takes it.
@@ -295,17 +297,14 @@ func TestAlertmanagerCorpus(t *testing.T) {
 				require.Equal(t, routeSummary(cfg.Routing.Route), routeSummary(wrapped.Routing.Route))
 				require.Len(t, wrapped.Routing.Receivers, len(cfg.Routing.Receivers))
 				require.Len(t, wrapped.Routing.InhibitRules, len(cfg.Routing.InhibitRules))
-				require.Len(t, wrapped.Routing.UnsupportedReceivers(), len(cfg.Routing.UnsupportedReceivers()))
-				for _, e := range cfg.Routing.UnsupportedReceivers() {
-					t.Log(e)
+				for i, r := range cfg.Routing.Receivers {
+					require.Equal(t, r.Upstream == nil, wrapped.Routing.Receivers[i].Upstream == nil, r.Name)
 				}
 				return
 			}
 			want, listed := rejected[base]
 			require.True(t, listed, "amtool refused %s; say why alerter does", rel)
-			if err == nil {
-				err = fmt.Errorf("%v", cfg.Routing.UnsupportedReceivers())
-			}
+			require.Error(t, err, "accepted")
 			require.Contains(t, err.Error(), path+want)
 		})
 	}

@@ -3,6 +3,7 @@ package notifiers
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/prometheus/alertmanager/template"
@@ -20,6 +21,9 @@ type Options struct {
 	// group that Slack integrations with update_message edit; nil: each
 	// Build starts afresh.
 	SlackMessages *SlackMemory
+	// Logger is given to Alertmanager's notifiers (PagerDuty, Opsgenie,
+	// ...), which log a few things of their own; nil discards it.
+	Logger *slog.Logger
 }
 
 // SlackMemory holds one SlackMessages per Slack integration, by receiver
@@ -61,8 +65,9 @@ func LoadTemplate(routing *config.Routing, externalURL string) (*template.Templa
 	return t, nil
 }
 
-// Build returns the integrations of every receiver, by receiver name. It
-// fails for receivers with kinds alerter cannot deliver to yet.
+// Build returns the integrations of every receiver, by receiver name:
+// alerter's own email, Slack and webhook integrations and Alertmanager's
+// notifiers for every other kind.
 func Build(routing *config.Routing, o Options) (map[string][]dispatch.Integration, error) {
 	out := make(map[string][]dispatch.Integration, len(routing.Receivers))
 	var errs []error
@@ -103,7 +108,11 @@ func Build(routing *config.Routing, o Options) (map[string][]dispatch.Integratio
 				Notifier: NewSlack(sc, o.Template, client, opts...),
 			})
 		}
-		out[r.Name] = ins
+		up, err := buildUpstream(r, o.Template, o)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out[r.Name] = append(ins, up...)
 	}
 	return out, errors.Join(errs...)
 }

@@ -82,9 +82,6 @@ func load(path string) (*loaded, []fileReport, error) {
 	if err != nil {
 		own.errs = append(own.errs, err)
 	} else {
-		// Receivers of kinds alerter cannot deliver to parse (so that
-		// `routes test` works on any Alertmanager config) but cannot run.
-		own.errs = append(own.errs, cfg.Routing.UnsupportedReceivers()...)
 		// Notification templates are parsed and the integrations and
 		// query clients built now (nothing is contacted), so that `check
 		// config` reports what start-up would refuse: a broken template,

@@ -106,9 +106,6 @@ func buildReceiver(cfg *config.Config, name, extURLFlag string) ([]dispatch.Inte
 	}
 	one := *rt
 	one.Receivers = []*config.Receiver{rcv}
-	if errs := one.UnsupportedReceivers(); len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 	tmpl, err := notifiers.LoadTemplate(&one, ext.String())
 	if err != nil {
 		return nil, err

@@ -65,7 +65,7 @@ receivers:
     webhook_configs: [{url: `+ok+`}]
   - name: blackhole
   - name: pd
-    pagerduty_configs: [{routing_key: x}]
+    pagerduty_configs: [{routing_key: x, url: '`+ok+`/v2/enqueue'}]
 `), 0o600))
 	return path
 }
@@ -108,9 +108,16 @@ func TestReceiversTestCLI(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.Equal(t, "receiver \"blackhole\" has no integrations: nothing to test\n", stdout)
 
-	code, _, stderr = runCLI(t, "receivers", "test", "--config.file="+cfg, "pd")
-	require.Equal(t, exitProblems, code)
-	require.Contains(t, stderr, `receiver "pd": pagerduty_configs is not supported by alerter`)
+	// Kinds other than email, Slack and webhook go through Alertmanager's
+	// notifiers: PagerDuty's Events API v2 here.
+	code, stdout, _ = runCLI(t, "receivers", "test", "--config.file="+cfg, "pd")
+	require.Equal(t, exitOK, code, stdout)
+	require.Regexp(t, `^pagerduty/0  ok  [0-9.]+(ms|µs|s)\n$`, stdout)
+	msgs = sink.received()
+	require.Len(t, msgs, 3)
+	require.Equal(t, "x", msgs[2]["routing_key"])
+	require.Equal(t, "trigger", msgs[2]["event_action"])
+	require.NotEmpty(t, msgs[2]["dedup_key"])
 
 	code, _, stderr = runCLI(t, "receivers", "test", "--config.file="+cfg, "nobody")
 	require.Equal(t, exitUsage, code)
@@ -134,7 +141,7 @@ func TestReceiversTestCLI(t *testing.T) {
 		code, _, _ := runCLI(t, args...)
 		require.Equal(t, exitUsage, code, "%v", args)
 	}
-	require.Len(t, sink.received(), 2, "usage errors send nothing")
+	require.Len(t, sink.received(), 3, "usage errors send nothing")
 }
 
 // The server's wiring: deliveries land in the notification history that

@@ -88,7 +88,7 @@ receivers:
 `), 0o600))
 
 	code, stdout, _ := runCLI(t, "routes", "test", "--config.file="+cfg, "team=a")
-	require.Equal(t, exitOK, code, "unsupported receiver kinds do not matter for routing")
+	require.Equal(t, exitOK, code)
 	require.Equal(t, "a,ab\n", stdout)
 	code, stdout, _ = runCLI(t, "routes", "test", "team=b", "--config.file="+cfg, "--verify.receivers=ab")
 	require.Equal(t, exitOK, code, "flags may follow the labels, as in amtool")
@@ -115,13 +115,13 @@ receivers:
 	require.Equal(t, exitProblems, code)
 	require.Contains(t, stderr, "has no route")
 
-	// check config and run refuse what routes test accepts.
+	// check config judges the PagerDuty receiver as Alertmanager does.
+	code, _, stderr = runCLI(t, "check", "config", cfg)
+	require.Equal(t, exitOK, code, stderr)
+	require.NoError(t, os.WriteFile(cfg, []byte("route: {receiver: a}\nreceivers:\n  - name: a\n    pagerduty_configs: [{severity: x}]\n"), 0o600))
 	code, _, stderr = runCLI(t, "check", "config", cfg)
 	require.Equal(t, exitProblems, code)
-	require.Contains(t, stderr, cfg+`:12: receiver "a": pagerduty_configs is not supported by alerter (supported: email_configs, slack_configs, webhook_configs)`)
-	code, _, stderr = runCLI(t, "run", "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"), "--web.listen-address=127.0.0.1:0")
-	require.Equal(t, exitProblems, code)
-	require.Contains(t, stderr, `receiver "a": pagerduty_configs is not supported by alerter`)
+	require.Contains(t, stderr, cfg+`:4: receiver "a": pagerduty_configs[0]: missing service or routing key in PagerDuty config`)
 }
 
 // amtoolConfigs are routing trees written to find differences between

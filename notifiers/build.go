@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 
 	"github.com/prometheus/alertmanager/template"
@@ -55,6 +56,8 @@ func LoadTemplate(routing *config.Routing, externalURL string) (*template.Templa
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
+	// Alertmanager's template.Data reads ExternalURL unconditionally.
+	t.ExternalURL = &url.URL{}
 	if externalURL != "" {
 		u, err := config.ParseExternalURL(externalURL)
 		if err != nil {

@@ -396,3 +396,65 @@ func TestEveryReceiverKind(t *testing.T) {
 		})
 	}
 }
+
+// TestRuleAlertToPagerDutyOpsgenieTeams: a rule's alert on the embedded
+// datasource fires and resolves, and a PagerDuty, an Opsgenie and a Teams
+// receiver each get the trigger and then the resolution for it.
+func TestRuleAlertToPagerDutyOpsgenieTeams(t *testing.T) {
+	t.Parallel()
+	rec := &apiRecorder{reqs: map[string][]apiRequest{}}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	a := startAlerter(t, map[string]string{
+		"alerter.yml": `
+global:
+  evaluation_interval: 1s
+datasources:
+  - {name: local, type: embedded, series_files: [series.yml]}
+rule_files: [rules.yml]
+route:
+  receiver: oncall
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: oncall
+    pagerduty_configs: [{routing_key: pd-key, url: '` + srv.URL + `/pagerduty/v2/enqueue'}]
+    opsgenie_configs: [{api_key: og-key, api_url: '` + srv.URL + `/opsgenie/'}]
+    msteams_configs: [{webhook_url: '` + srv.URL + `/msteams/hook'}]
+`,
+		// Down for 4 s from the start, then up for good.
+		"series.yml": "interval: 1s\ninput_series:\n  - series: 'up{job=\"db\"}'\n    values: '0x3 1x100000'\n",
+		"rules.yml": `
+groups:
+  - name: db
+    rules:
+      - alert: DBDown
+        expr: up{job="db"} == 0
+        labels: {severity: critical}
+        annotations: {summary: 'db is down'}
+`,
+	}, "")
+	for _, k := range []string{"pagerduty", "opsgenie", "msteams"} {
+		var reqs []apiRequest
+		for deadline := time.Now().Add(30 * time.Second); len(reqs) < 2 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			reqs = rec.got(k)
+		}
+		require.Len(t, reqs, 2, "%s: a trigger and a resolution\n%s", k, a.Output())
+		switch k {
+		case "pagerduty":
+			require.Equal(t, "trigger", reqs[0].json()["event_action"])
+			require.Equal(t, "resolve", reqs[1].json()["event_action"])
+			require.Contains(t, reqs[0].json()["payload"].(map[string]any)["summary"], "DBDown")
+		case "opsgenie":
+			require.Equal(t, "/opsgenie/v2/alerts", reqs[0].Path)
+			require.Contains(t, reqs[0].json()["message"], "DBDown")
+			require.Equal(t, "/opsgenie/v2/alerts/"+reqs[0].json()["alias"].(string)+"/close", reqs[1].Path)
+		case "msteams":
+			require.Contains(t, reqs[0].Body, "FIRING")
+			require.Contains(t, reqs[1].Body, "RESOLVED")
+		}
+	}
+}

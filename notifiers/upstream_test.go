@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,52 @@ func TestDeadUpstreamDoesNotHoldOthers(t *testing.T) {
 		require.True(t, strings.HasPrefix(p, "/opsgenie/"), p)
 	case <-time.After(20 * time.Second):
 		t.Fatal("Opsgenie waited for the PagerDuty endpoint that never answers")
+	}
+}
+
+// BenchmarkReload500Receivers: what a reload does with 500 receivers of
+// every kind (the 14 upstream kinds of upstreamEntries, webhook, Slack and
+// email in turn): parse and check the configuration, then build every
+// integration. An op is one reload.
+func BenchmarkReload500Receivers(b *testing.B) {
+	entries := upstreamEntries("http://127.0.0.1:1")
+	kinds := make([]string, 0, len(entries))
+	for k := range entries {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	own := []string{
+		`webhook_configs: [{url: 'http://127.0.0.1:1/hook'}]`,
+		`slack_configs: [{api_url: 'http://127.0.0.1:1/slack', channel: '#x'}]`,
+		`email_configs: [{to: a@example.org, from: b@example.org, smarthost: '127.0.0.1:1', require_tls: false}]`,
+	}
+	var yml strings.Builder
+	yml.WriteString("route: {receiver: r0}\nreceivers:\n")
+	for i := range 500 {
+		entry := ""
+		if n := i % (len(kinds) + len(own)); n < len(kinds) {
+			entry = entries[kinds[n]]
+		} else {
+			entry = own[n-len(kinds)]
+		}
+		fmt.Fprintf(&yml, "  - name: r%d\n    %s\n", i, entry)
+	}
+	raw := []byte(yml.String())
+	for b.Loop() {
+		cfg, err := config.Parse("alerter.yml", raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tmpl, err := LoadTemplate(cfg.Routing, "http://alerter.example")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ins, err := Build(cfg.Routing, Options{Template: tmpl})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ins) != 500 {
+			b.Fatalf("%d receivers built", len(ins))
+		}
 	}
 }

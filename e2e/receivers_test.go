@@ -242,7 +242,7 @@ func TestEveryReceiverKind(t *testing.T) {
 	a := startAlerter(t, map[string]string{"alerter.yml": upstreamConfig(srv.URL, tlsProxy(t, rec))}, "")
 
 	startsAt := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
-	post := func(endsAt string) {
+	postAll := func(endsAt string) {
 		var alerts []string
 		for _, k := range upstreamKinds {
 			alerts = append(alerts, fmt.Sprintf(`{"labels":{"alertname":"DiskFull","kind":%q,"severity":"critical","instance":"db-1"},"annotations":{"summary":"disk full on db-1"},"startsAt":%q%s}`, k, startsAt, endsAt))
@@ -250,7 +250,7 @@ func TestEveryReceiverKind(t *testing.T) {
 		code, body := postJSON(t, a.url+"/api/v2/alerts", "["+strings.Join(alerts, ",")+"]")
 		require.Equal(t, http.StatusOK, code, body)
 	}
-	post("")
+	postAll("")
 	// Every kind gets its trigger; Jira searches for an open issue first,
 	// WeChat asks for a token first.
 	first := map[string]int{"jira": 2, "wechat": 2}
@@ -272,7 +272,7 @@ func TestEveryReceiverKind(t *testing.T) {
 	}
 	waitRequests(func(k string) int { return max(1, first[k]) }, "trigger")
 
-	post(fmt.Sprintf(`,"endsAt":%q`, time.Now().UTC().Format(time.RFC3339Nano)))
+	postAll(fmt.Sprintf(`,"endsAt":%q`, time.Now().UTC().Format(time.RFC3339Nano)))
 	// The resolution: Jira searches again (and finds no issue here);
 	// WeChat reuses its token.
 	waitRequests(func(k string) int { return max(1, first[k]) + 1 }, "resolution")
@@ -394,6 +394,29 @@ func TestEveryReceiverKind(t *testing.T) {
 			tr := reqs[max(1, first[k])-1] // after the token or search
 			checks[k](t, tr, reqs[len(reqs)-1])
 		})
+	}
+
+	// A test notification reaches every kind too (receivers test, here
+	// through the running server's endpoint).
+	for _, k := range upstreamKinds {
+		before := len(rec.got(k))
+		code, body := post(t, a.url+"/api/v1/receivers/"+k+"/test")
+		require.Equal(t, http.StatusOK, code, body)
+		var out struct {
+			Data struct {
+				Success      bool `json:"success"`
+				Integrations []struct {
+					Integration string `json:"integration"`
+					Success     bool   `json:"success"`
+				} `json:"integrations"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+		res := out.Data
+		require.True(t, res.Success, "%s: %s", k, body)
+		require.Len(t, res.Integrations, 1)
+		require.Equal(t, k+"/0", res.Integrations[0].Integration)
+		require.Greater(t, len(rec.got(k)), before, "%s: the test notification reached the service", k)
 	}
 }
 

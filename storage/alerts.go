@@ -24,7 +24,7 @@ const alertsSavedAt = "alerts_saved_at"
 // LoadAlerts implements dispatch.AlertPersister.
 func (p alerts) LoadAlerts(ctx context.Context) ([]*dispatch.Alert, time.Time, error) {
 	var savedAt int64
-	err := p.s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, alertsSavedAt).Scan(&savedAt)
+	err := p.s.read.QueryRowContext(ctx, p.s.q(`SELECT value FROM meta WHERE key = ?`), alertsSavedAt).Scan(&savedAt)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, time.Time{}, err
 	}
@@ -61,8 +61,11 @@ func (p alerts) LoadAlerts(ctx context.Context) ([]*dispatch.Alert, time.Time, e
 func (p alerts) SaveAlerts(ctx context.Context, upsert []*dispatch.Alert, deleted []model.Fingerprint, savedAt time.Time) error {
 	return p.s.Write(ctx, func(tx *sql.Tx) error {
 		if len(upsert) > 0 {
-			stmt, err := tx.Prepare(`INSERT OR REPLACE INTO alerts (fingerprint, labels, annotations, starts_at,
-				ends_at, updated_at, timeout, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+			stmt, err := tx.Prepare(p.s.q(`INSERT INTO alerts (fingerprint, labels, annotations, starts_at,
+				ends_at, updated_at, timeout, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
+				starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at,
+				timeout = excluded.timeout, generator_url = excluded.generator_url`))
 			if err != nil {
 				return err
 			}
@@ -77,11 +80,11 @@ func (p alerts) SaveAlerts(ctx context.Context, upsert []*dispatch.Alert, delete
 			}
 		}
 		for _, fp := range deleted {
-			if _, err := tx.Exec(`DELETE FROM alerts WHERE fingerprint = ?`, int64(fp)); err != nil {
+			if _, err := tx.Exec(p.s.q(`DELETE FROM alerts WHERE fingerprint = ?`), int64(fp)); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, alertsSavedAt, toNanos(savedAt))
+		_, err := tx.Exec(p.s.q(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`), alertsSavedAt, toNanos(savedAt))
 		return err
 	})
 }

@@ -81,9 +81,14 @@ func decodeAlert(lbls, anns, state string, value sql.NullFloat64, t [6]int64) (e
 func (a alertStates) SaveAlertStates(ctx context.Context, group string, ch evaluator.StateChanges) error {
 	return a.s.Write(ctx, func(tx *sql.Tx) error {
 		if len(ch.Upsert) > 0 {
-			stmt, err := tx.Prepare(`INSERT OR REPLACE INTO alert_states (group_key, rule_key, labels,
+			stmt, err := tx.Prepare(a.s.q(`INSERT INTO alert_states (group_key, rule_key, labels,
 				annotations, state, value, active_at, fired_at, resolved_at, last_sent_at, valid_until,
-				keep_firing_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+				keep_firing_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (group_key, rule_key, labels) DO UPDATE SET annotations = excluded.annotations,
+				state = excluded.state, value = excluded.value, active_at = excluded.active_at,
+				fired_at = excluded.fired_at, resolved_at = excluded.resolved_at,
+				last_sent_at = excluded.last_sent_at, valid_until = excluded.valid_until,
+				keep_firing_since = excluded.keep_firing_since`))
 			if err != nil {
 				return err
 			}
@@ -104,7 +109,7 @@ func (a alertStates) SaveAlertStates(ctx context.Context, group string, ch evalu
 			}
 		}
 		for _, d := range ch.Delete {
-			if _, err := tx.Exec(`DELETE FROM alert_states WHERE group_key = ? AND rule_key = ? AND labels = ?`,
+			if _, err := tx.Exec(a.s.q(`DELETE FROM alert_states WHERE group_key = ? AND rule_key = ? AND labels = ?`),
 				group, d.RuleKey, encodeLabels(d.Labels)); err != nil {
 				return fmt.Errorf("delete alert %s: %w", d.Labels, err)
 			}
@@ -116,7 +121,7 @@ func (a alertStates) SaveAlertStates(ctx context.Context, group string, ch evalu
 // DeleteAlertStates implements evaluator.StateStore.
 func (a alertStates) DeleteAlertStates(ctx context.Context, group string) error {
 	return a.s.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`DELETE FROM alert_states WHERE group_key = ?`, group)
+		_, err := tx.Exec(a.s.q(`DELETE FROM alert_states WHERE group_key = ?`), group)
 		return err
 	})
 }

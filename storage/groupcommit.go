@@ -29,9 +29,10 @@ type committer struct {
 }
 
 // Write runs f in a transaction shared with concurrent writers and returns
-// once that transaction is durable (or failed). f runs under a savepoint: if
-// it returns an error, only its own changes are undone and the error is
-// returned to its caller alone.
+// once that transaction is durable (or failed). If f returns an error, only
+// its own changes are undone and the error is returned to its caller alone.
+// f may run twice (again when a write of its batch failed), so it must do
+// nothing but write through tx.
 func (s *DB) Write(ctx context.Context, f func(*sql.Tx) error) error {
 	w := write{f: f, done: make(chan error, 1)}
 	c := &s.commit

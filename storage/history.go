@@ -228,9 +228,9 @@ func (h *History) write(ctx context.Context, batch []queuedAttempt) error {
 		rows[i] = historyRow{q: &batch[i], alerts: alerts}
 	}
 	err := h.db.Write(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.Prepare(`INSERT INTO notification_history (at, duration_ns, receiver,
+		stmt, err := tx.Prepare(h.db.q(`INSERT INTO notification_history (at, duration_ns, receiver,
 			integration, group_key, status, alerts, alerts_total, attempt, error, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 		if err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (h *History) write(ctx context.Context, batch []queuedAttempt) error {
 func (h *History) deleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := h.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM notification_history WHERE at < ?`, now.Add(-h.retention).UnixNano())
+		res, err := tx.Exec(h.db.q(`DELETE FROM notification_history WHERE at < ?`), now.Add(-h.retention).UnixNano())
 		if err != nil {
 			return err
 		}
@@ -284,7 +284,7 @@ func (h *History) List(ctx context.Context, f HistoryFilter) ([]HistoryEntry, er
 	if err != nil {
 		return nil, err
 	}
-	rows, err := h.db.read.QueryContext(ctx, query, args...)
+	rows, err := h.db.read.QueryContext(ctx, h.db.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read notification history: %w", err)
 	}

@@ -50,8 +50,10 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 	return out, rows.Err()
 }
 
-const insertLogEntry = `INSERT OR REPLACE INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?)`
+const insertLogEntry = `INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET firing = excluded.firing,
+	resolved = excluded.resolved, sent_at = excluded.sent_at, expires_at = excluded.expires_at,
+	pending = excluded.pending, pending_at = excluded.pending_at`
 
 // SaveNotificationLog implements dispatch.LogPersister: one durable
 // transaction, shared with concurrent writers.
@@ -69,7 +71,7 @@ func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEn
 			}
 		}
 		if !expiredBy.IsZero() {
-			if _, err := tx.Exec(`DELETE FROM notification_log WHERE expires_at <= ?`, expiredBy.UnixNano()); err != nil {
+			if _, err := tx.Exec(n.s.q(`DELETE FROM notification_log WHERE expires_at <= ?`), expiredBy.UnixNano()); err != nil {
 				return fmt.Errorf("delete from notification log: %w", err)
 			}
 		}

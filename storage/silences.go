@@ -74,12 +74,12 @@ func (p silenceStore) SaveSilences(ctx context.Context, upsert []silences.Silenc
 	}
 	return p.s.Write(ctx, func(tx *sql.Tx) error {
 		for i, sil := range upsert {
-			_, err := tx.ExecContext(ctx, `INSERT INTO silences (id, matchers, starts_at, ends_at,
+			_, err := tx.ExecContext(ctx, p.s.q(`INSERT INTO silences (id, matchers, starts_at, ends_at,
 				updated_at, created_by, comment) VALUES (?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET matchers = excluded.matchers,
 				starts_at = excluded.starts_at, ends_at = excluded.ends_at,
 				updated_at = excluded.updated_at, created_by = excluded.created_by,
-				comment = excluded.comment`,
+				comment = excluded.comment`),
 				sil.ID, encoded[i], toNanos(sil.StartsAt), toNanos(sil.EndsAt), toNanos(sil.UpdatedAt),
 				sil.CreatedBy, sil.Comment)
 			if err != nil {
@@ -87,7 +87,7 @@ func (p silenceStore) SaveSilences(ctx context.Context, upsert []silences.Silenc
 			}
 		}
 		for _, id := range deleteIDs {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM silences WHERE id = ?`, id); err != nil {
+			if _, err := tx.ExecContext(ctx, p.s.q(`DELETE FROM silences WHERE id = ?`), id); err != nil {
 				return fmt.Errorf("delete silence %s: %w", id, err)
 			}
 		}

@@ -1,8 +1,9 @@
-// Package storage keeps alerter's durable state in one SQLite database
-// under --storage.path: what must survive a restart or a crash (alert
-// states, silences, the notification log and the alert store), and the
-// history of notifications. Every write is one transaction, committed to the
-// write-ahead log with fsync before it returns.
+// Package storage keeps alerter's durable state: what must survive a
+// restart or a crash (alert states, silences, the notification log and the
+// alert store), and the history of notifications. It is one SQLite
+// database under --storage.path, or a PostgreSQL database named by a
+// postgres:// URL (--storage.url), which replicas can share. Both run the
+// same queries; every write is one transaction, durable before it returns.
 package storage
 
 import (
@@ -13,6 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"strconv"
+	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -28,6 +33,11 @@ type DB struct {
 	read *sql.DB
 	lock *os.File
 	path string
+	// postgres is set for a PostgreSQL database: queries are written with
+	// ? placeholders and rebound to $n (see q).
+	postgres bool
+	queries  sync.Map // query with ? → query with $n
+	closePG  func()
 
 	commit committer
 
@@ -35,6 +45,30 @@ type DB struct {
 	// (preparing a statement costs as much as running it); transactions
 	// use them through tx.StmtContext, which reuses the preparation.
 	stmts map[string]*sql.Stmt
+}
+
+// q returns query as the database takes it: as written for SQLite, with
+// each ? placeholder numbered ($1, $2, ...) for PostgreSQL. The queries
+// have no ? inside string literals.
+func (s *DB) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	if v, ok := s.queries.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	s.queries.Store(query, b.String())
+	return b.String()
 }
 
 // hotWrites are the statements prepared at Open.
@@ -119,9 +153,23 @@ var migrations = []string{
 	) WITHOUT ROWID`,
 }
 
-// Open opens (creating if needed) the database in dir and brings its
-// schema up to date.
-func Open(ctx context.Context, dir string) (*DB, error) {
+// IsURL reports whether target names a PostgreSQL database
+// (postgres:// or postgresql://) rather than a storage folder.
+func IsURL(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// Open opens the state database and brings its schema up to date: the
+// PostgreSQL database target names when it is a postgres:// URL, else the
+// SQLite database in the folder target (created if needed).
+func Open(ctx context.Context, target string) (*DB, error) {
+	if IsURL(target) {
+		return openPostgres(ctx, target)
+	}
+	return openSQLite(ctx, target)
+}
+
+func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create storage folder: %w", err)
 	}
@@ -144,14 +192,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range hotWrites {
-		st, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("%s: prepare %q: %w", path, q, err)
-		}
-		s.stmts[q] = st
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
@@ -178,6 +221,19 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("lock storage folder %s: %w", dir, err)
 	}
 	return f, nil
+}
+
+// prepare prepares the hot writes on the writer.
+func (s *DB) prepare(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range hotWrites {
+		st, err := s.db.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
 }
 
 func (s *DB) migrate(ctx context.Context) error {
@@ -226,14 +282,18 @@ func (s *DB) Close() error {
 		err = errors.Join(err, st.Close())
 	}
 	err = errors.Join(err, s.db.Close())
-	if s.read != nil {
+	if s.read != nil && s.read != s.db {
 		err = errors.Join(err, s.read.Close())
 	}
 	if s.lock != nil {
 		err = errors.Join(err, s.lock.Close())
 	}
+	if s.closePG != nil {
+		s.closePG()
+	}
 	return err
 }
 
-// Path returns the database file's path.
+// Path returns the database file's path, or the PostgreSQL URL without
+// its password.
 func (s *DB) Path() string { return s.path }

@@ -35,6 +35,9 @@ type serverFlags struct {
 	configFile    string
 	listenAddress string
 	storagePath   string
+	// storageURL names a PostgreSQL database for the state instead of
+	// the SQLite one under storagePath.
+	storageURL    string
 	externalURL   string
 	webConfigFile string
 	logLevel      string
@@ -101,6 +104,7 @@ func parseServerFlags(args []string, stdout, stderr io.Writer) (f serverFlags, c
 	fs.StringVar(&f.configFile, "config.file", "alerter.yml", "alerter configuration file")
 	fs.StringVar(&f.listenAddress, "web.listen-address", ":9095", "address to serve the UI and API on")
 	fs.StringVar(&f.storagePath, "storage.path", "data/", "folder for alerter's state (alert states, silences, notification log)")
+	fs.StringVar(&f.storageURL, "storage.url", "", "postgres://user@host/db?... : keep the state (alert states, silences, notification log, history) in this PostgreSQL database instead of under --storage.path (a password in the URL or from PGPASSFILE, never logged)")
 	fs.StringVar(&f.externalURL, "web.external-url", "", "URL under which users reach alerter (links in notifications; its path prefixes every endpoint)")
 	fs.StringVar(&f.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS and basic auth)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn, error")
@@ -217,7 +221,14 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	db, err := storage.Open(ctx, flags.storagePath)
+	target := flags.storagePath
+	if flags.storageURL != "" {
+		if !storage.IsURL(flags.storageURL) {
+			return fmt.Errorf("--storage.url: want a postgres:// or postgresql:// URL")
+		}
+		target = flags.storageURL
+	}
+	db, err := storage.Open(ctx, target)
 	if err != nil {
 		return err
 	}

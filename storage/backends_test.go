@@ -1,7 +1,10 @@
 package storage
 
 import (
+	"context"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/alerter/alerter/internal/testutil"
 )
@@ -12,4 +15,32 @@ import (
 func eachBackend(t *testing.T, test func(t *testing.T, newTarget func() string)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, func() string { return t.TempDir() }) })
 	t.Run("postgres", func(t *testing.T) { test(t, func() string { return testutil.PostgresSchema(t) }) })
+}
+
+// TestPostgresReplicasMigrateAtOnce: replicas starting at once on an empty
+// database all open it, and the schema is created once.
+func TestPostgresReplicasMigrateAtOnce(t *testing.T) {
+	target := testutil.PostgresSchema(t)
+	const replicas = 6
+	errs := make(chan error, replicas)
+	dbs := make(chan *DB, replicas)
+	for range replicas {
+		go func() {
+			db, err := Open(context.Background(), target)
+			errs <- err
+			dbs <- db
+		}()
+	}
+	for range replicas {
+		require.NoError(t, <-errs)
+		if db := <-dbs; db != nil {
+			defer db.Close()
+		}
+	}
+	db := open(t, target)
+	defer db.Close()
+	var version, rows int
+	require.NoError(t, db.db.QueryRow(`SELECT max(version), count(*) FROM alerter_schema`).Scan(&version, &rows))
+	require.Equal(t, len(pgMigrations), version)
+	require.Equal(t, 1, rows)
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,5 +38,5 @@ func TestPostgresStorageKeepsState(t *testing.T) {
 	code, got, err := testutil.Get(base + "/api/v2/silences")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
-	require.True(t, strings.Contains(string(got), "kept in PostgreSQL"), "%s", got)
+	require.Contains(t, string(got), "kept in PostgreSQL")
 }

@@ -39,6 +39,8 @@ Usage:
                                         send a test notification to every integration of a receiver
   alerter backtest --config.file=F --from T [--to T] [--rule NAME] [--step D] [--output table|json]
                                         what the alerting rules and routing would have done over a past range
+  alerter storage migrate --from DIR --to postgres://...
+                                        copy a stopped alerter's state from its storage folder into PostgreSQL
   alerter version                       print the version (also alerter --version)
   alerter help [COMMAND]                print this, or a command's usage (also alerter COMMAND --help)
 `
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runReceivers(ctx, args, stdout, stderr)
 	case "backtest":
 		return runBacktest(ctx, args, stdout, stderr)
+	case "storage":
+		return runStorage(ctx, args, stdout, stderr)
 	case "version":
 		printVersion(stdout)
 		return exitOK

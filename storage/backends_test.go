@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/alerter/alerter/internal/testutil"
@@ -43,4 +44,19 @@ func TestPostgresReplicasMigrateAtOnce(t *testing.T) {
 	require.NoError(t, db.db.QueryRow(`SELECT max(version), count(*) FROM alerter_schema`).Scan(&version, &rows))
 	require.Equal(t, len(pgMigrations), version)
 	require.Equal(t, 1, rows)
+}
+
+// TestCommitMetrics: the group commit's transactions and writes are
+// counted and timed, per backend.
+func TestCommitMetrics(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newTarget func() string) {
+		db := open(t, newTarget())
+		defer db.Close()
+		commits := promtest.ToFloat64(db.metrics.commits)
+		require.NoError(t, db.Silences().SaveSilences(context.Background(), nil, []string{"none"}))
+		require.Equal(t, commits+1, promtest.ToFloat64(db.metrics.commits))
+		require.Equal(t, 1.0, promtest.ToFloat64(db.metrics.writes))
+		require.Zero(t, promtest.ToFloat64(db.metrics.failed))
+		require.Len(t, db.Collectors(), 4)
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A write is one caller's part of a group commit.
@@ -73,6 +74,7 @@ func (s *DB) Write(ctx context.Context, f func(*sql.Tx) error) error {
 // error goes to its caller alone.
 func (s *DB) commitBatch(batch []write) {
 	ctx := context.Background()
+	start := time.Now()
 	errs := make([]error, len(batch))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, w := range batch {
@@ -91,6 +93,7 @@ func (s *DB) commitBatch(batch []write) {
 		})
 	}
 	s.commit.commits.Add(1)
+	s.metrics.observe(len(batch), time.Since(start), err)
 	for i, w := range batch {
 		if err != nil {
 			errs[i] = fmt.Errorf("commit: %w", err)

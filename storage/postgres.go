@@ -97,7 +97,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", shown, err)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	s := &DB{db: db, read: db, path: shown, postgres: true, closePG: pool.Close}
+	s := &DB{db: db, read: db, path: shown, postgres: true, closePG: pool.Close, metrics: newDBMetrics("postgres")}
 	if err := db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect to %s: %w", shown, err)

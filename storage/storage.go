@@ -38,6 +38,7 @@ type DB struct {
 	postgres bool
 	queries  sync.Map // query with ? → query with $n
 	closePG  func()
+	metrics  *dbMetrics
 
 	commit committer
 
@@ -187,7 +188,7 @@ func openSQLite(ctx context.Context, dir string) (*DB, error) {
 	// One connection: SQLite has one writer anyway, and this way a write
 	// never meets SQLITE_BUSY from ourselves.
 	db.SetMaxOpenConns(1)
-	s := &DB{db: db, lock: lock, path: path}
+	s := &DB{db: db, lock: lock, path: path, metrics: newDBMetrics("sqlite")}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)

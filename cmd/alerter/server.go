@@ -236,6 +236,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(db.Collectors()...)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "alerter_build_info", Help: "Always 1; the labels say which alerter runs.",
 		ConstLabels: prometheus.Labels{"version": version(), "revision": revision(), "goversion": runtime.Version()},

@@ -18,6 +18,27 @@ type nopNotifier struct{}
 
 func (nopNotifier) Notify(context.Context, *Batch) (bool, error) { return false, nil }
 
+// benchStore returns a store whose dispatcher groups alerts by alertname
+// and svc and holds them an hour before notifying a notifier that does
+// nothing.
+func benchStore(b *testing.B) (*Store, *Dispatcher) {
+	nlog, err := NewNotificationLog(context.Background(), nil, time.Hour)
+	require.NoError(b, err)
+	d, err := NewDispatcher(Options{
+		Route: NewRoute(&config.Route{
+			Receiver: "r", GroupBy: []model.LabelName{"alertname", "svc"},
+			GroupWait: dur(time.Hour), GroupInterval: dur(time.Hour),
+		}),
+		Receivers: map[string][]Integration{"r": {{Kind: "webhook", Notifier: nopNotifier{}}}},
+		Log:       nlog,
+		Metrics:   NewMetrics(nil),
+	})
+	require.NoError(b, err)
+	s := NewStore(5*time.Minute, nil)
+	s.SetDispatcher(d)
+	return s, d
+}
+
 // BenchmarkIngest puts batches of 100 alerts (10 labels each) into a store
 // whose dispatcher groups them by alertname and svc into 2,000 groups. An
 // op is one batch; ns/alert and allocs/alert are per alert.
@@ -40,20 +61,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	require.Len(b, pool[0], 10)
-	nlog, err := NewNotificationLog(context.Background(), nil, time.Hour)
-	require.NoError(b, err)
-	d, err := NewDispatcher(Options{
-		Route: NewRoute(&config.Route{
-			Receiver: "r", GroupBy: []model.LabelName{"alertname", "svc"},
-			GroupWait: dur(time.Hour), GroupInterval: dur(time.Hour),
-		}),
-		Receivers: map[string][]Integration{"r": {{Kind: "webhook", Notifier: nopNotifier{}}}},
-		Log:       nlog,
-		Metrics:   NewMetrics(nil),
-	})
-	require.NoError(b, err)
-	s := NewStore(5*time.Minute, nil)
-	s.SetDispatcher(d)
+	s, d := benchStore(b)
 	b.Cleanup(func() { s.SetDispatcher(nil); d.Stop() })
 
 	start := time.Now()
@@ -86,20 +94,7 @@ func BenchmarkIngest(b *testing.B) {
 // beyond 2,000 alerts in one group. An op puts 10,000 alerts.
 func BenchmarkLiveHeap(b *testing.B) {
 	measure := func(alerts, groups int) float64 {
-		nlog, err := NewNotificationLog(context.Background(), nil, time.Hour)
-		require.NoError(b, err)
-		d, err := NewDispatcher(Options{
-			Route: NewRoute(&config.Route{
-				Receiver: "r", GroupBy: []model.LabelName{"alertname", "svc"},
-				GroupWait: dur(time.Hour), GroupInterval: dur(time.Hour),
-			}),
-			Receivers: map[string][]Integration{"r": {{Kind: "webhook", Notifier: nopNotifier{}}}},
-			Log:       nlog,
-			Metrics:   NewMetrics(nil),
-		})
-		require.NoError(b, err)
-		s := NewStore(5*time.Minute, nil)
-		s.SetDispatcher(d)
+		s, d := benchStore(b)
 		var before, after runtime.MemStats
 		// The previous measurement's dispatcher may take a moment to let
 		// go of its groups once stopped.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -56,27 +58,32 @@ func (p alerts) LoadAlerts(ctx context.Context) ([]*dispatch.Alert, time.Time, e
 	return out, fromNanos(savedAt), rows.Err()
 }
 
+// alertsPerInsert is how many alerts one INSERT writes (8 parameters each,
+// far below either database's limit).
+const alertsPerInsert = 100
+
 // SaveAlerts implements dispatch.AlertPersister: one durable transaction,
 // shared with concurrent writers.
 func (p alerts) SaveAlerts(ctx context.Context, upsert []*dispatch.Alert, deleted []model.Fingerprint, savedAt time.Time) error {
 	return p.s.Write(ctx, func(tx *sql.Tx) error {
-		if len(upsert) > 0 {
-			stmt, err := tx.Prepare(p.s.q(`INSERT INTO alerts (fingerprint, labels, annotations, starts_at,
-				ends_at, updated_at, timeout, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
-				starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at,
-				timeout = excluded.timeout, generator_url = excluded.generator_url`))
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			for _, a := range upsert {
+		// Rows of alertsPerInsert at a time: on PostgreSQL each statement
+		// is a round trip, and 10,000 alerts are 100 statements, not 10,000.
+		// The store hands each fingerprint once.
+		for chunk := range slices.Chunk(upsert, alertsPerInsert) {
+			args := make([]any, 0, 8*len(chunk))
+			for _, a := range chunk {
 				lbls, _ := json.Marshal(a.Labels) // maps of strings always encode
 				anns, _ := json.Marshal(a.Annotations)
-				if _, err := stmt.Exec(int64(a.Fingerprint()), string(lbls), string(anns), toNanos(a.StartsAt),
-					toNanos(a.EndsAt), toNanos(a.UpdatedAt), a.Timeout, a.GeneratorURL); err != nil {
-					return fmt.Errorf("save alert %s: %w", a.Labels, err)
-				}
+				args = append(args, int64(a.Fingerprint()), string(lbls), string(anns), toNanos(a.StartsAt),
+					toNanos(a.EndsAt), toNanos(a.UpdatedAt), a.Timeout, a.GeneratorURL)
+			}
+			rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", len(chunk)), ", ")
+			if _, err := tx.Exec(p.s.q(`INSERT INTO alerts (fingerprint, labels, annotations, starts_at,
+				ends_at, updated_at, timeout, generator_url) VALUES `+rows+`
+				ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
+				starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at,
+				timeout = excluded.timeout, generator_url = excluded.generator_url`), args...); err != nil {
+				return fmt.Errorf("save %d alerts: %w", len(chunk), err)
 			}
 		}
 		for _, fp := range deleted {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,4 +40,57 @@ func TestPostgresStorageKeepsState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, string(got), "kept in PostgreSQL")
+}
+
+// TestPostgresProcessesShareSilences: two alerter processes on one
+// PostgreSQL database: a silence made on one mutes on the other, and its
+// expiry there too, each within about a second (measured, not asserted).
+func TestPostgresProcessesShareSilences(t *testing.T) {
+	t.Parallel()
+	dbURL := testutil.PostgresSchema(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("route: {receiver: none}\nreceivers: [{name: none}]\n"), 0o600))
+	start := func() string {
+		addr := testutil.FreeAddr(t)
+		p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
+			"--storage.path="+t.TempDir(), "--storage.url="+dbURL, "--web.listen-address="+addr)
+		testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
+		return "http://" + addr
+	}
+	a, b := start(), start()
+	code, body := postJSON(t, a+"/api/v2/silences", `{"matchers":[{"name":"team","value":"db","isRegex":false}],
+		"startsAt":"2026-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"a","comment":"made on a"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	var made struct {
+		ID string `json:"silenceID"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &made))
+	state := func(base string) string {
+		code, got, err := testutil.Get(base + "/api/v2/silence/" + made.ID)
+		if err != nil || code != http.StatusOK {
+			return ""
+		}
+		var s struct {
+			Status struct {
+				State string `json:"state"`
+			} `json:"status"`
+		}
+		_ = json.Unmarshal(got, &s)
+		return s.Status.State
+	}
+	t0 := time.Now()
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool { return state(b) == "active" },
+		"the silence made on a did not reach b")
+	t.Logf("a silence made on one process applied on the other after %v", time.Since(t0).Round(time.Millisecond))
+
+	req, err := http.NewRequest(http.MethodDelete, b+"/api/v2/silence/"+made.ID, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	t0 = time.Now()
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool { return state(a) == "expired" },
+		"the expiry on b did not reach a")
+	t.Logf("its expiry on the other applied on the first after %v", time.Since(t0).Round(time.Millisecond))
 }

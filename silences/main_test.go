@@ -46,10 +46,11 @@ func (c *clock) Advance(d time.Duration) {
 
 // memPersister is a Persister in memory that can be told to fail.
 type memPersister struct {
-	mu    sync.Mutex
-	sils  map[string]Silence
-	err   error // returned by SaveSilences when set
-	saves int
+	mu      sync.Mutex
+	sils    map[string]Silence
+	err     error // returned by SaveSilences when set
+	loadErr error // returned by LoadSilences when set
+	saves   int
 }
 
 func newMemPersister() *memPersister { return &memPersister{sils: map[string]Silence{}} }
@@ -57,6 +58,9 @@ func newMemPersister() *memPersister { return &memPersister{sils: map[string]Sil
 func (p *memPersister) LoadSilences(context.Context) ([]Silence, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.loadErr != nil {
+		return nil, p.loadErr
+	}
 	return slices.Collect(maps.Values(p.sils)), nil
 }
 
@@ -74,6 +78,13 @@ func (p *memPersister) SaveSilences(_ context.Context, upsert []Silence, deleteI
 		delete(p.sils, id)
 	}
 	return nil
+}
+
+// failLoads makes LoadSilences fail with err.
+func (p *memPersister) failLoads(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loadErr = err
 }
 
 func (p *memPersister) fail(err error) {

@@ -441,3 +441,83 @@ func (s *Store) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Sync makes memory what the persister holds now: silences that another
+// process sharing the database made, changed or deleted since the last
+// Sync (or New) become visible here; the store's own are already. It is
+// for replicas sharing a database (see RunSync) and returns how many
+// silences changed.
+func (s *Store) Sync(ctx context.Context) (int, error) {
+	if s.persister == nil {
+		return 0, nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	stored, err := s.persister.LoadSilences(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sync silences: %w", err)
+	}
+	seen := make(map[string]bool, len(stored))
+	var upsert []*Silence
+	for _, sil := range stored {
+		seen[sil.ID] = true
+		if sil.Matchers, err = normalizeMatchers(sil.Matchers); err != nil {
+			s.logger.Warn("A stored silence cannot be read; it is left out", "id", sil.ID, "err", err)
+			continue
+		}
+		if e, ok := s.silences[sil.ID]; ok && sameSilence(&e.Silence, &sil) {
+			continue
+		}
+		upsert = append(upsert, &sil)
+	}
+	// Holding writeMu, the map may be read without mu: only writers change it.
+	var gone []string
+	for id := range s.silences {
+		if !seen[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(upsert) == 0 && len(gone) == 0 {
+		return 0, nil
+	}
+	slices.Sort(gone)
+	s.publish(upsert, gone)
+	return len(upsert) + len(gone), nil
+}
+
+// sameSilence reports whether a and b say the same.
+func sameSilence(a, b *Silence) bool {
+	return a.ID == b.ID && a.StartsAt.Equal(b.StartsAt) && a.EndsAt.Equal(b.EndsAt) &&
+		a.UpdatedAt.Equal(b.UpdatedAt) && a.CreatedBy == b.CreatedBy && a.Comment == b.Comment &&
+		a.Matchers.String() == b.Matchers.String()
+}
+
+// RunSync calls Sync every interval until ctx is done, so that the
+// silences of replicas sharing the database apply here within about an
+// interval.
+func (s *Store) RunSync(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.Sync(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			failing = true
+			s.logger.Error("Reading the shared silences failed; the last ones read still apply", "err", err)
+		case err == nil && failing:
+			failing = false
+			s.logger.Info("Reading the shared silences works again")
+		}
+		if n > 0 {
+			s.logger.Debug("silences synced from the database", "changed", n)
+		}
+	}
+}

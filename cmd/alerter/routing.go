@@ -41,6 +41,10 @@ type routing struct {
 	// hold and alertsGC: see routingOptions.
 	hold     time.Time
 	alertsGC time.Duration
+	// silenceSync is how often the silences are read back from a shared
+	// database (PostgreSQL), so that those other processes made apply
+	// here; 0: not shared.
+	silenceSync time.Duration
 	// refusing is set while the store refuses the evaluator's new alerts.
 	refusing atomic.Bool
 	// slackMessages remembers the Slack messages update_message edits.
@@ -150,6 +154,9 @@ func (r *routing) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.silences.Run(ctx) })
 	wg.Go(func() { r.history.Run(ctx) })
+	if r.silenceSync > 0 {
+		wg.Go(func() { r.silences.RunSync(ctx, r.silenceSync) })
+	}
 	alerts := time.NewTicker(r.alertsGC)
 	defer alerts.Stop()
 	logs := time.NewTicker(r.gcEvery)
@@ -280,8 +287,10 @@ type routingOptions struct {
 	holdUntil time.Time
 	// alertsGC is how often resolved alerts are dropped; 0: a minute.
 	alertsGC time.Duration
-	reg      prometheus.Registerer
-	logger   *slog.Logger
+	// silenceSync: see routing.silenceSync.
+	silenceSync time.Duration
+	reg         prometheus.Registerer
+	logger      *slog.Logger
 }
 
 // newRouting opens the long-lived routing state from opts.db.
@@ -316,6 +325,8 @@ func newRouting(ctx context.Context, opts routingOptions) (*routing, error) {
 		limits:   opts.limits,
 		hold:     opts.holdUntil,
 		alertsGC: cmp.Or(opts.alertsGC, time.Minute),
+
+		silenceSync: opts.silenceSync,
 	}
 	r.store.SetLimits(opts.limits.store, r.metrics)
 	n, err := r.store.Restore(ctx, db.Alerts())

@@ -30,6 +30,17 @@ import (
 	alerterweb "github.com/alerter/alerter/web"
 )
 
+// silenceSyncInterval is how often silences are read back from the
+// database: on PostgreSQL, which other processes may share, twice a second,
+// so that a silence made on one applies on all within a second; never on
+// the SQLite file, which one process holds.
+func silenceSyncInterval(storageURL string) time.Duration {
+	if storageURL == "" {
+		return 0
+	}
+	return 500 * time.Millisecond
+}
+
 // serverFlags are the flags of `alerter run`.
 type serverFlags struct {
 	configFile    string
@@ -253,7 +264,8 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	rt, err := newRouting(ctx, routingOptions{
 		db: db, data: dataLifetime{flags.dataRetention, flags.maintenance}, limits: flags.limits,
 		holdUntil: time.Now().Add(flags.startDelay), alertsGC: flags.alertsGC,
-		reg: reg, logger: logger.With("component", "dispatch"),
+		silenceSync: silenceSyncInterval(flags.storageURL),
+		reg:         reg, logger: logger.With("component", "dispatch"),
 	})
 	if err != nil {
 		return err

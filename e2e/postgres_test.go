@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -93,4 +94,62 @@ func TestPostgresProcessesShareSilences(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool { return state(a) == "expired" },
 		"the expiry on b did not reach a")
 	t.Logf("its expiry on the other applied on the first after %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestPostgresReplicasListEachOther: processes sharing a PostgreSQL
+// database list each other in /api/v2/status (Alertmanager's cluster
+// object, which amtool cluster show prints); one that stops leaves the list.
+func TestPostgresReplicasListEachOther(t *testing.T) {
+	t.Parallel()
+	dbURL := testutil.PostgresSchema(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("route: {receiver: none}\nreceivers: [{name: none}]\n"), 0o600))
+	start := func() (*testutil.Process, string) {
+		addr := testutil.FreeAddr(t)
+		p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
+			"--storage.path="+t.TempDir(), "--storage.url="+dbURL, "--web.listen-address="+addr)
+		testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
+		return p, "http://" + addr
+	}
+	type status struct {
+		Cluster struct {
+			Name   string `json:"name"`
+			Status string `json:"status"`
+			Peers  []struct {
+				Name    string `json:"name"`
+				Address string `json:"address"`
+			} `json:"peers"`
+		} `json:"cluster"`
+	}
+	get := func(base string) status {
+		code, body, err := testutil.Get(base + "/api/v2/status")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code)
+		var s status
+		require.NoError(t, json.Unmarshal(body, &s))
+		return s
+	}
+	pa, a := start()
+	_, b := start()
+	var s status
+	testutil.Eventually(t, 10*time.Second, 100*time.Millisecond, func() bool {
+		s = get(b)
+		return len(s.Cluster.Peers) == 2
+	}, "b does not list both replicas")
+	require.Equal(t, "ready", s.Cluster.Status)
+	names := []string{s.Cluster.Peers[0].Name, s.Cluster.Peers[1].Name}
+	require.Contains(t, names, s.Cluster.Name)
+	require.Contains(t, names, get(a).Cluster.Name)
+	require.NotEqual(t, get(a).Cluster.Name, s.Cluster.Name)
+
+	out, err := exec.Command(testutil.Program(t, "amtool", "prometheus-alertmanager"), "cluster", "show", "-o", "extended", "--alertmanager.url="+b).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), s.Cluster.Name)
+	require.Contains(t, string(out), get(a).Cluster.Name)
+
+	pa.Signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, pa.Wait(t, 30*time.Second))
+	testutil.Eventually(t, 10*time.Second, 100*time.Millisecond, func() bool {
+		return len(get(b).Cluster.Peers) == 1
+	}, "a stopped replica is still listed")
 }

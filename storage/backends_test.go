@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"testing"
+	"time"
 
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -58,5 +59,34 @@ func TestCommitMetrics(t *testing.T) {
 		require.Equal(t, 1.0, promtest.ToFloat64(db.metrics.writes))
 		require.Zero(t, promtest.ToFloat64(db.metrics.failed))
 		require.Len(t, db.Collectors(), 4)
+	})
+}
+
+// TestReplicas: heartbeats list a replica until it leaves or falls silent.
+func TestReplicas(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newTarget func() string) {
+		ctx := context.Background()
+		db := open(t, newTarget())
+		defer db.Close()
+		t0 := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+		require.NoError(t, db.Heartbeat(ctx, Replica{ID: "a", Address: "10.0.0.1:9095", StartedAt: t0, SeenAt: t0}))
+		require.NoError(t, db.Heartbeat(ctx, Replica{ID: "b", Address: "10.0.0.2:9095", StartedAt: t0, SeenAt: t0}))
+		require.NoError(t, db.Heartbeat(ctx, Replica{ID: "a", Address: "10.0.0.1:9095", StartedAt: t0, SeenAt: t0.Add(10 * time.Second)}))
+		got, err := db.Replicas(ctx, t0, t0.Add(-time.Hour))
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		require.Equal(t, "a", got[0].ID)
+		require.True(t, got[0].SeenAt.Equal(t0.Add(10*time.Second)))
+		// b is silent since t0: not alive after it, forgotten when older than the bound.
+		got, err = db.Replicas(ctx, t0.Add(5*time.Second), t0.Add(-time.Hour))
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		got, err = db.Replicas(ctx, t0, t0.Add(time.Second))
+		require.NoError(t, err)
+		require.Len(t, got, 1, "b was forgotten")
+		require.NoError(t, db.Leave(ctx, "a"))
+		got, err = db.Replicas(ctx, t0, t0)
+		require.NoError(t, err)
+		require.Empty(t, got)
 	})
 }

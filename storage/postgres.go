@@ -77,6 +77,13 @@ var pgMigrations = []string{
 		key   TEXT   PRIMARY KEY,
 		value BIGINT NOT NULL
 	)`,
+	// The processes sharing the database (Replicas).
+	`CREATE TABLE replicas (
+		id         TEXT   PRIMARY KEY,
+		address    TEXT   NOT NULL,
+		started_at BIGINT NOT NULL, -- Unix nanoseconds, the replica's clock
+		seen_at    BIGINT NOT NULL
+	)`,
 }
 
 // migrationLock is the key of the advisory lock that serialises schema

@@ -152,6 +152,13 @@ var migrations = []string{
 		key   TEXT    PRIMARY KEY,
 		value INTEGER NOT NULL
 	) WITHOUT ROWID`,
+	// The processes sharing the database (Replicas).
+	`CREATE TABLE replicas (
+		id         TEXT    PRIMARY KEY,
+		address    TEXT    NOT NULL,
+		started_at INTEGER NOT NULL, -- Unix nanoseconds, the replica's clock
+		seen_at    INTEGER NOT NULL
+	) WITHOUT ROWID`,
 }
 
 // IsURL reports whether target names a PostgreSQL database

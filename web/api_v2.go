@@ -318,8 +318,9 @@ func (h *handler) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 
 type statusJSON struct {
 	Cluster struct {
+		Name   string `json:"name,omitempty"`
 		Status string `json:"status"`
-		Peers  []any  `json:"peers"`
+		Peers  []Peer `json:"peers"`
 	} `json:"cluster"`
 	VersionInfo map[string]string `json:"versionInfo"`
 	Config      struct {
@@ -328,10 +329,22 @@ type statusJSON struct {
 	Uptime time.Time `json:"uptime"`
 }
 
-func (h *handler) getStatus(w http.ResponseWriter, _ *http.Request) {
+func (h *handler) getStatus(w http.ResponseWriter, r *http.Request) {
 	var s statusJSON
 	s.Cluster.Status = "disabled"
-	s.Cluster.Peers = []any{}
+	s.Cluster.Peers = []Peer{}
+	if h.opts.Cluster != nil {
+		// As Alertmanager: "ready" with the peers, "settling" when they
+		// cannot be read now.
+		name, peers, err := h.opts.Cluster(r.Context())
+		s.Cluster.Name, s.Cluster.Status = name, "ready"
+		if err != nil {
+			s.Cluster.Status = "settling"
+			h.opts.Logger.Warn("Reading the replicas failed", "err", err)
+		} else {
+			s.Cluster.Peers = peers
+		}
+	}
 	s.VersionInfo = map[string]string{
 		"version": h.opts.Version, "revision": h.opts.Revision, "branch": "", "buildUser": "",
 		"buildDate": "", "goVersion": h.opts.GoVersion,

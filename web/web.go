@@ -29,6 +29,12 @@ type RuleSource interface {
 	Groups() []evaluator.GroupStatus
 }
 
+// Peer is a replica sharing the database, as /api/v2/status lists it.
+type Peer struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
 // Options configure the handler.
 type Options struct {
 	Rules RuleSource
@@ -58,6 +64,9 @@ type Options struct {
 	Revision  string
 	GoVersion string
 	StartTime time.Time
+	// Cluster, if set, names this replica and lists the live replicas
+	// sharing its database, for /api/v2/status; nil: no cluster.
+	Cluster func(ctx context.Context) (self string, peers []Peer, err error)
 
 	// MatcherSyntax is how typed matchers (filters, silences) are parsed
 	// and which label names alerts and silences may have.

@@ -284,6 +284,19 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		manager: manager, routing: rt, sources: sources, logger: logger, registerer: reg, backtester: bt,
 	})
 
+	// On a shared database, this replica announces itself and lists the
+	// others in /api/v2/status.
+	var clusterFn func(context.Context) (string, []alerterweb.Peer, error)
+	if flags.storageURL != "" {
+		m := newMembership(db, extURL.Host, logger.With("component", "cluster"))
+		clusterFn = m.cluster
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		heartbeatCtx, stopHeartbeat := context.WithCancel(ctx)
+		defer stopHeartbeat()
+		wg.Go(func() { m.run(heartbeatCtx) })
+	}
+
 	var ready atomic.Bool
 	handler := alerterweb.New(alerterweb.Options{
 		Rules: manager, Reload: r.reload, Ready: ready.Load, Gatherer: reg,
@@ -291,6 +304,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
 		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver, Backtest: bt.run,
 		MatcherSyntax: flags.syntax, RoutePrefix: flags.routePrefix, CORSOrigin: flags.cors,
+		Cluster: clusterFn,
 	})
 	srv, errc, err := listen(flags, handler, logger)
 	if err != nil {

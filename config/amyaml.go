@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	amconfig "github.com/prometheus/alertmanager/config"
@@ -46,17 +47,7 @@ func (c *Config) alertmanagerSections() *yaml.Node {
 		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, n)
 	}
 	if len(c.Global.Alertmanager) > 0 {
-		g := &yaml.Node{Kind: yaml.MappingNode}
-		keys := make([]string, 0, len(c.Global.Alertmanager))
-		for k := range c.Global.Alertmanager {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			n := c.Global.Alertmanager[k]
-			g.Content = append(g.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &n)
-		}
-		add("global", g)
+		add("global", mappingOf(c.Global.Alertmanager))
 	}
 	add("route", &c.Route)
 	add("inhibit_rules", &c.InhibitRules)
@@ -71,6 +62,16 @@ func (c *Config) alertmanagerSections() *yaml.Node {
 		add("templates", t)
 	}
 	return doc
+}
+
+// mappingOf returns m as a YAML mapping, its keys sorted.
+func mappingOf(m map[string]yaml.Node) *yaml.Node {
+	g := &yaml.Node{Kind: yaml.MappingNode}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		n := m[k]
+		g.Content = append(g.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &n)
+	}
+	return g
 }
 
 // maxExpandedNodes bounds the size of a section with its aliases expanded:

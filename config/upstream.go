@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 
 	amconfig "github.com/prometheus/alertmanager/config"
@@ -79,17 +78,7 @@ func (d *nodeDecoder) loadUpstream(globals map[string]yaml.Node, rcvs []*Receive
 		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
 	}
 	if len(globals) > 0 {
-		g := &yaml.Node{Kind: yaml.MappingNode}
-		keys := make([]string, 0, len(globals))
-		for k := range globals {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			n := globals[k]
-			add(g, k, &n)
-		}
-		add(doc, "global", g)
+		add(doc, "global", mappingOf(globals))
 	}
 	route := &yaml.Node{Kind: yaml.MappingNode}
 	add(route, "receiver", &yaml.Node{Kind: yaml.ScalarNode, Value: rcvs[0].Name, Style: yaml.DoubleQuotedStyle})

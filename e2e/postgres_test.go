@@ -15,20 +15,25 @@ import (
 	"github.com/alerter/alerter/internal/testutil"
 )
 
+// startOnPostgres runs alerter, routing only, with its state in the
+// PostgreSQL database dbURL, and returns it once ready with its base URL.
+func startOnPostgres(t *testing.T, dbURL string) (*testutil.Process, string) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("route: {receiver: none}\nreceivers: [{name: none}]\n"), 0o600))
+	addr := testutil.FreeAddr(t)
+	p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
+		"--storage.path="+t.TempDir(), "--storage.url="+dbURL, "--web.listen-address="+addr)
+	testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
+	return p, "http://" + addr
+}
+
 // TestPostgresStorageKeepsState: with --storage.url, a silence made through
 // the API is in PostgreSQL, and a new process on the same database has it.
 func TestPostgresStorageKeepsState(t *testing.T) {
 	t.Parallel()
 	dbURL := testutil.PostgresSchema(t)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("route: {receiver: none}\nreceivers: [{name: none}]\n"), 0o600))
-	start := func() (*testutil.Process, string) {
-		addr := testutil.FreeAddr(t)
-		p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
-			"--storage.path="+t.TempDir(), "--storage.url="+dbURL, "--web.listen-address="+addr)
-		testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
-		return p, "http://" + addr
-	}
+	start := func() (*testutil.Process, string) { return startOnPostgres(t, dbURL) }
 	p, base := start()
 	code, body := postJSON(t, base+"/api/v2/silences", `{"matchers":[{"name":"team","value":"db","isRegex":false}],
 		"startsAt":"2026-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"pg-test","comment":"kept in PostgreSQL"}`)
@@ -49,14 +54,9 @@ func TestPostgresStorageKeepsState(t *testing.T) {
 func TestPostgresProcessesShareSilences(t *testing.T) {
 	t.Parallel()
 	dbURL := testutil.PostgresSchema(t)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("route: {receiver: none}\nreceivers: [{name: none}]\n"), 0o600))
 	start := func() string {
-		addr := testutil.FreeAddr(t)
-		p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
-			"--storage.path="+t.TempDir(), "--storage.url="+dbURL, "--web.listen-address="+addr)
-		testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
-		return "http://" + addr
+		_, base := startOnPostgres(t, dbURL)
+		return base
 	}
 	a, b := start(), start()
 	code, body := postJSON(t, a+"/api/v2/silences", `{"matchers":[{"name":"team","value":"db","isRegex":false}],
@@ -102,15 +102,7 @@ func TestPostgresProcessesShareSilences(t *testing.T) {
 func TestPostgresReplicasListEachOther(t *testing.T) {
 	t.Parallel()
 	dbURL := testutil.PostgresSchema(t)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("route: {receiver: none}\nreceivers: [{name: none}]\n"), 0o600))
-	start := func() (*testutil.Process, string) {
-		addr := testutil.FreeAddr(t)
-		p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
-			"--storage.path="+t.TempDir(), "--storage.url="+dbURL, "--web.listen-address="+addr)
-		testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
-		return p, "http://" + addr
-	}
+	start := func() (*testutil.Process, string) { return startOnPostgres(t, dbURL) }
 	type status struct {
 		Cluster struct {
 			Name   string `json:"name"`

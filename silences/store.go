@@ -461,11 +461,12 @@ func (s *Store) Sync(ctx context.Context) (int, error) {
 	var upsert []*Silence
 	for _, sil := range stored {
 		seen[sil.ID] = true
-		if sil.Matchers, err = normalizeMatchers(sil.Matchers); err != nil {
-			s.logger.Warn("A stored silence cannot be read; it is left out", "id", sil.ID, "err", err)
+		// Most are unchanged: compare before compiling their matchers.
+		if e, ok := s.silences[sil.ID]; ok && sameSilence(&e.Silence, &sil) {
 			continue
 		}
-		if e, ok := s.silences[sil.ID]; ok && sameSilence(&e.Silence, &sil) {
+		if sil.Matchers, err = normalizeMatchers(sil.Matchers); err != nil {
+			s.logger.Warn("A stored silence cannot be read; it is left out", "id", sil.ID, "err", err)
 			continue
 		}
 		upsert = append(upsert, &sil)
@@ -489,7 +490,7 @@ func (s *Store) Sync(ctx context.Context) (int, error) {
 func sameSilence(a, b *Silence) bool {
 	return a.ID == b.ID && a.StartsAt.Equal(b.StartsAt) && a.EndsAt.Equal(b.EndsAt) &&
 		a.UpdatedAt.Equal(b.UpdatedAt) && a.CreatedBy == b.CreatedBy && a.Comment == b.Comment &&
-		a.Matchers.String() == b.Matchers.String()
+		sameMatchers(a.Matchers, b.Matchers)
 }
 
 // RunSync calls Sync every interval until ctx is done, so that the

@@ -15,9 +15,13 @@ type Replica struct {
 	SeenAt    time.Time // its last heartbeat, by its own clock
 }
 
-// Heartbeat records that r is alive at r.SeenAt.
-func (s *DB) Heartbeat(ctx context.Context, r Replica) error {
+// Heartbeat records that r is alive at r.SeenAt and, in the same
+// transaction, deletes the replicas silent since before forgetBefore.
+func (s *DB) Heartbeat(ctx context.Context, r Replica, forgetBefore time.Time) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(s.q(`DELETE FROM replicas WHERE seen_at < ?`), toNanos(forgetBefore)); err != nil {
+			return fmt.Errorf("forget replicas: %w", err)
+		}
 		_, err := tx.Exec(s.q(`INSERT INTO replicas (id, address, started_at, seen_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET address = excluded.address, started_at = excluded.started_at,
 			seen_at = excluded.seen_at`), r.ID, r.Address, toNanos(r.StartedAt), toNanos(r.SeenAt))
@@ -25,15 +29,8 @@ func (s *DB) Heartbeat(ctx context.Context, r Replica) error {
 	})
 }
 
-// Replicas returns the replicas heard from at or after since, by ID, and
-// deletes those silent since before forgetBefore.
-func (s *DB) Replicas(ctx context.Context, since, forgetBefore time.Time) ([]Replica, error) {
-	if err := s.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(s.q(`DELETE FROM replicas WHERE seen_at < ?`), toNanos(forgetBefore))
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("forget replicas: %w", err)
-	}
+// Replicas returns the replicas heard from at or after since, by ID.
+func (s *DB) Replicas(ctx context.Context, since time.Time) ([]Replica, error) {
 	rows, err := s.read.QueryContext(ctx, s.q(`SELECT id, address, started_at, seen_at FROM replicas WHERE seen_at >= ? ORDER BY id`), toNanos(since))
 	if err != nil {
 		return nil, fmt.Errorf("read replicas: %w", err)

@@ -13,11 +13,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
-
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -44,7 +43,7 @@ type DB struct {
 
 	// stmts are the hot writes prepared on the writer connection at Open
 	// (preparing a statement costs as much as running it); transactions
-	// use them through tx.StmtContext, which reuses the preparation.
+	// use them through tx.Stmt, which reuses the preparation.
 	stmts map[string]*sql.Stmt
 }
 

@@ -48,7 +48,7 @@ func (m *membership) run(ctx context.Context) {
 	failing := false
 	for {
 		m.self.SeenAt = time.Now()
-		err := m.db.Heartbeat(ctx, m.self)
+		err := m.db.Heartbeat(ctx, m.self, m.self.SeenAt.Add(-peerForget))
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			failing = true
@@ -74,7 +74,7 @@ func (m *membership) run(ctx context.Context) {
 // replicas (itself included), as Alertmanager's cluster status lists them.
 func (m *membership) cluster(ctx context.Context) (string, []alerterweb.Peer, error) {
 	now := time.Now()
-	rs, err := m.db.Replicas(ctx, now.Add(-peerTimeout), now.Add(-peerForget))
+	rs, err := m.db.Replicas(ctx, now.Add(-peerTimeout))
 	if err != nil {
 		return m.self.ID, nil, err
 	}

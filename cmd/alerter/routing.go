@@ -83,6 +83,7 @@ func (r *routing) prepare(cfg *config.Config, externalURL string) (*routingConfi
 	}
 	integrations, err := notifiers.Build(rt, notifiers.Options{
 		Template: tmpl, UserAgent: "alerter/" + version(), SlackMessages: &r.slackMessages,
+		Logger: r.logger.With("component", "notify"),
 	})
 	if err != nil {
 		return nil, err
@@ -315,17 +316,16 @@ func newRouting(ctx context.Context, opts routingOptions) (*routing, error) {
 		Retention: retention, GCInterval: data.interval(), Registerer: reg, Logger: logger,
 	})
 	r := &routing{
-		store:    dispatch.NewStore(config.DefaultResolveTimeout, nil),
-		silences: sils,
-		nflog:    nflog,
-		history:  history,
-		metrics:  dispatch.NewMetrics(reg),
-		logger:   logger,
-		gcEvery:  data.interval(),
-		limits:   opts.limits,
-		hold:     opts.holdUntil,
-		alertsGC: cmp.Or(opts.alertsGC, time.Minute),
-
+		store:       dispatch.NewStore(config.DefaultResolveTimeout, nil),
+		silences:    sils,
+		nflog:       nflog,
+		history:     history,
+		metrics:     dispatch.NewMetrics(reg),
+		logger:      logger,
+		gcEvery:     data.interval(),
+		limits:      opts.limits,
+		hold:        opts.holdUntil,
+		alertsGC:    cmp.Or(opts.alertsGC, time.Minute),
 		silenceSync: opts.silenceSync,
 	}
 	r.store.SetLimits(opts.limits.store, r.metrics)

@@ -24,6 +24,9 @@ type LogEntry struct {
 	Pending   []uint64
 	PendingAt time.Time
 	ExpiresAt time.Time
+	// Release, when writing an entry of a shared log, is the owner of
+	// the claim that the write ends (see Claimer); not stored.
+	Release string
 }
 
 // LogPersister stores the notification log durably.
@@ -45,6 +48,9 @@ type NotificationLog struct {
 
 	mu      sync.RWMutex
 	entries map[string]*LogEntry
+
+	// shared is set when replicas share the log (Share).
+	shared *sharing
 }
 
 // NewNotificationLog loads the log from p (nil: memory only). Entries live
@@ -76,7 +82,12 @@ func (l *NotificationLog) Get(key string) *LogEntry {
 // retention if that is shorter or expiry is 0. It is durable when Log
 // returns.
 func (l *NotificationLog) Log(ctx context.Context, key string, firing, resolved []uint64, now time.Time, expiry time.Duration) error {
-	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, SentAt: now, ExpiresAt: now.Add(l.expiry(expiry))}
+	return l.confirm(ctx, key, "", firing, resolved, now, expiry)
+}
+
+// confirm is Log that also ends the claim of owner on the entry.
+func (l *NotificationLog) confirm(ctx context.Context, key, owner string, firing, resolved []uint64, now time.Time, expiry time.Duration) error {
+	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, SentAt: now, ExpiresAt: now.Add(l.expiry(expiry)), Release: owner}
 	return l.write(ctx, e)
 }
 

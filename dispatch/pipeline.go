@@ -128,7 +128,26 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	alerts, firing, resolved, now := fs.alerts, fs.firing, fs.resolved, fs.now
 	receiver := ag.route.Opts.Receiver
 	key := logKey(ag, receiver, in)
-	reason := needsUpdate(d.log.Get(key), firing, resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now)
+	expiry := 2 * ag.route.Opts.RepeatInterval
+	prev := d.log.Get(key)
+	var hc *heldClaim
+	if d.log.shared != nil {
+		// Replicas share the log: decide and send only while holding the
+		// entry's claim, on the entry as the database holds it.
+		var ok bool
+		if hc, prev, ok = d.log.claim(ctx, key, expiry, now); !ok {
+			return false
+		}
+		ctx = hc.ctx
+	}
+	confirmed := false
+	defer func() {
+		if hc != nil && hc.end(confirmed) {
+			d.logger.Warn("A notification was stopped: its claim could not be renewed before its lease ran out",
+				"receiver", receiver, "integration", in.Kind, "group", ag.key)
+		}
+	}()
+	reason := needsUpdate(prev, firing, resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now)
 	if reason == NoNotification {
 		return true
 	}
@@ -142,7 +161,7 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		}
 	}
 	if len(send) > 0 {
-		d.intend(ctx, ag, key, in, d.log.Get(key), firing, now)
+		d.intend(ctx, ag, key, in, prev, firing, now)
 		b := &Batch{
 			GroupKey: ag.key, GroupLabels: ag.labels, Receiver: receiver, RouteKey: ag.route.Key,
 			Alerts: send, Now: now, Reason: reason, Muted: fs.muted,
@@ -159,12 +178,17 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	// delivery's deadline, nor on a reload that cancels the flush.
 	logCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logTimeout)
 	defer cancel()
-	if err := d.log.Log(logCtx, key, firing, resolved, now, 2*ag.route.Opts.RepeatInterval); err != nil {
+	owner := ""
+	if hc != nil {
+		owner = hc.owner
+	}
+	if err := d.log.confirm(logCtx, key, owner, firing, resolved, now, expiry); err != nil {
 		// Sent, but not recorded: the next flush may send it again.
 		d.logger.Error("Notification sent but not recorded; it may be sent again",
 			"receiver", receiver, "integration", in.Kind, "group", ag.key, "err", err)
 		return false
 	}
+	confirmed = true
 	return true
 }
 

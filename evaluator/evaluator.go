@@ -96,6 +96,22 @@ type AlertRef struct {
 	Labels  labels.Labels
 }
 
+// Ownership says which rule groups this process evaluates when replicas
+// share the work (each group is evaluated by one of them at a time).
+type Ownership interface {
+	// Owns reports whether this process may evaluate the group of key
+	// now, and the term of its ownership: a term it has not seen means
+	// that it took the group over, and reads the states the previous
+	// owner left from the store.
+	Owns(key string) (ok bool, term uint64)
+}
+
+// GroupStateLoader is a StateStore that reads one group's states, as a
+// replica taking a group over does.
+type GroupStateLoader interface {
+	LoadGroupAlertStates(ctx context.Context, groupKey string) ([]RuleAlerts, error)
+}
+
 // StateStore persists alert states so that they survive restarts.
 type StateStore interface {
 	// LoadAlertStates returns every saved group's states, by group key.

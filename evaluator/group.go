@@ -38,6 +38,7 @@ type shared struct {
 	externalURL    *url.URL
 	resendDelay    time.Duration
 	concurrency    int
+	ownership      Ownership
 }
 
 // Group is a list of rules evaluated together on one schedule, in one
@@ -72,6 +73,9 @@ type Group struct {
 	// saved is what the store holds of the group's alerts (persist.go).
 	// Only the group's goroutine, or Update while it is stopped, uses it.
 	saved map[savedKey]savedAlert
+	// term is the Ownership term the group's states were read in (0:
+	// not owned). Only the group's goroutine uses it.
+	term uint64
 }
 
 // Key returns the group's identity: its file and name.
@@ -141,6 +145,12 @@ func (g *Group) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		ts, missed := g.catchUp(next, time.Now())
+		if !g.owned(ctx) {
+			// Another replica evaluates the group.
+			next = g.nextAfter(ts)
+			timer.Reset(time.Until(next))
+			continue
+		}
 		if missed > 0 {
 			g.sh.metrics.iterationsMissed.WithLabelValues(g.key).Add(float64(missed))
 			g.sh.metrics.iterations.WithLabelValues(g.key).Add(float64(missed))

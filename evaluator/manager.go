@@ -27,6 +27,9 @@ type Options struct {
 	Store   StateStore
 	Metrics *Metrics
 	Logger  *slog.Logger
+	// Ownership, if set, says which groups this process evaluates; nil:
+	// every group.
+	Ownership Ownership
 }
 
 // Config is one configuration of rules: what Update applies.
@@ -246,6 +249,7 @@ func buildGroups(cfg Config, opts Options) ([]*Group, error) {
 		externalURL:    cfg.ExternalURL,
 		resendDelay:    cfg.ResendDelay,
 		concurrency:    max(cfg.Concurrency, 1),
+		ownership:      opts.Ownership,
 	}
 	var (
 		groups []*Group
@@ -393,6 +397,15 @@ type RuleStatus struct {
 	State   AlertState
 	Alerts  []Alert
 	History []Evaluation
+}
+
+// GroupKeys returns the keys of the groups of the current configuration.
+func (m *Manager) GroupKeys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := slices.Collect(maps.Keys(m.groups))
+	slices.Sort(keys)
+	return keys
 }
 
 // Groups returns a snapshot of every group, sorted by file and name.

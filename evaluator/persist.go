@@ -88,3 +88,49 @@ func (g *Group) persist(ctx context.Context) {
 	g.sh.metrics.stateWrites.Inc()
 	g.saved = now
 }
+
+// owned reports whether this process evaluates the group now (always,
+// without an Ownership). When it takes the group over (a new term), it
+// reads the states the previous owner left, so that firing alerts stay
+// firing and pending ones keep their start; if that read fails, it does
+// not evaluate this time.
+func (g *Group) owned(ctx context.Context) bool {
+	own := g.sh.ownership
+	if own == nil {
+		return true
+	}
+	ok, term := own.Owns(g.key)
+	if !ok {
+		g.term = 0
+		return false
+	}
+	if term == g.term {
+		return true
+	}
+	if loader, isLoader := g.sh.store.(GroupStateLoader); isLoader {
+		states, err := loader.LoadGroupAlertStates(ctx, g.key)
+		if err != nil {
+			g.sh.logger.Error("Reading the alert states of a group taken over failed; evaluated once they are read", "group", g.key, "err", err)
+			return false
+		}
+		g.takeOver(states)
+	}
+	g.term = term
+	g.sh.logger.Info("This replica evaluates the rule group now", "group", g.key, "term", term)
+	return true
+}
+
+// takeOver replaces the alerts of every alerting rule by states (none for
+// a rule states do not name).
+func (g *Group) takeOver(states []RuleAlerts) {
+	byKey := make(map[string][]Alert, len(states))
+	for _, s := range states {
+		byKey[s.RuleKey] = s.Alerts
+	}
+	for i, r := range g.rules {
+		if ar, ok := r.(*AlertingRule); ok {
+			ar.restore(byKey[g.ruleKeys[i]])
+		}
+	}
+	g.saved = g.current()
+}

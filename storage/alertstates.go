@@ -20,9 +20,20 @@ type alertStates struct{ s *DB }
 
 // LoadAlertStates implements evaluator.StateStore.
 func (a alertStates) LoadAlertStates(ctx context.Context) (map[string][]evaluator.RuleAlerts, error) {
-	rows, err := a.s.read.QueryContext(ctx, `SELECT group_key, rule_key, labels, annotations, state, value,
+	return a.load(ctx, "", nil)
+}
+
+// LoadGroupAlertStates implements evaluator.GroupStateLoader.
+func (a alertStates) LoadGroupAlertStates(ctx context.Context, groupKey string) ([]evaluator.RuleAlerts, error) {
+	states, err := a.load(ctx, "WHERE group_key = ?", []any{groupKey})
+	return states[groupKey], err
+}
+
+// load reads the alert states that where selects, by group key.
+func (a alertStates) load(ctx context.Context, where string, args []any) (map[string][]evaluator.RuleAlerts, error) {
+	rows, err := a.s.read.QueryContext(ctx, a.s.q(`SELECT group_key, rule_key, labels, annotations, state, value,
 		active_at, fired_at, resolved_at, last_sent_at, valid_until, keep_firing_since
-		FROM alert_states ORDER BY group_key, rule_key`)
+		FROM alert_states `+where+` ORDER BY group_key, rule_key`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read alert states: %w", err)
 	}

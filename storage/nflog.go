@@ -50,10 +50,15 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 	return out, rows.Err()
 }
 
+// insertLogEntry writes an entry and, if its Release names the owner of
+// the entry's claim (claims.go), ends the claim; another owner's claim is
+// kept.
 const insertLogEntry = `INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET firing = excluded.firing,
 	resolved = excluded.resolved, sent_at = excluded.sent_at, expires_at = excluded.expires_at,
-	pending = excluded.pending, pending_at = excluded.pending_at`
+	pending = excluded.pending, pending_at = excluded.pending_at,
+	lease_until = CASE WHEN notification_log.owner = ? THEN 0 ELSE notification_log.lease_until END,
+	owner = CASE WHEN notification_log.owner = ? THEN '' ELSE notification_log.owner END`
 
 // SaveNotificationLog implements dispatch.LogPersister: one durable
 // transaction, shared with concurrent writers.
@@ -65,7 +70,8 @@ func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEn
 		}
 		for _, e := range entries {
 			_, err := insert.Exec(e.Key, encodeFingerprints(e.Firing), encodeFingerprints(e.Resolved),
-				toNanos(e.SentAt), e.ExpiresAt.UnixNano(), encodeFingerprints(e.Pending), toNanos(e.PendingAt))
+				toNanos(e.SentAt), e.ExpiresAt.UnixNano(), encodeFingerprints(e.Pending), toNanos(e.PendingAt),
+				e.Release, e.Release)
 			if err != nil {
 				return fmt.Errorf("write notification log: %w", err)
 			}

@@ -84,6 +84,17 @@ var pgMigrations = []string{
 		started_at BIGINT NOT NULL, -- Unix nanoseconds, the replica's clock
 		seen_at    BIGINT NOT NULL
 	)`,
+	// Claims (claims.go), and the alerts' writing transaction, which
+	// replicas read the alerts changed since by (AlertsChangedSince).
+	`ALTER TABLE notification_log ADD COLUMN owner TEXT NOT NULL DEFAULT '',
+		ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0; -- Unix nanoseconds, the database's clock
+	CREATE TABLE group_leases (
+		group_key   TEXT   PRIMARY KEY,
+		owner       TEXT   NOT NULL,
+		lease_until BIGINT NOT NULL
+	);
+	ALTER TABLE alerts ADD COLUMN txid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint);
+	CREATE INDEX alerts_txid ON alerts (txid)`,
 }
 
 // migrationLock is the key of the advisory lock that serialises schema

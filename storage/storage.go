@@ -158,6 +158,15 @@ var migrations = []string{
 		started_at INTEGER NOT NULL, -- Unix nanoseconds, the replica's clock
 		seen_at    INTEGER NOT NULL
 	) WITHOUT ROWID`,
+	// Claims of replicas sharing the database (claims.go): a notification
+	// log entry's sender, and the rule groups' evaluators.
+	`ALTER TABLE notification_log ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+	ALTER TABLE notification_log ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE group_leases (
+		group_key   TEXT    PRIMARY KEY,
+		owner       TEXT    NOT NULL,
+		lease_until INTEGER NOT NULL -- Unix nanoseconds, the database's clock
+	) WITHOUT ROWID`,
 }
 
 // IsURL reports whether target names a PostgreSQL database

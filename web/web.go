@@ -33,6 +33,13 @@ type RuleSource interface {
 type Peer struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
+	// For the status page: when it started and was last heard from
+	// (its clock), whether it is this process, and the rule groups
+	// whose lease it holds.
+	StartedAt time.Time `json:"-"`
+	SeenAt    time.Time `json:"-"`
+	Self      bool      `json:"-"`
+	Groups    []string  `json:"-"`
 }
 
 // Options configure the handler.

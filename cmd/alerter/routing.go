@@ -45,6 +45,9 @@ type routing struct {
 	// database (PostgreSQL), so that those other processes made apply
 	// here; 0: not shared.
 	silenceSync time.Duration
+	// alertSource, when replicas share the database, gives the alerts the
+	// others wrote, read every alertSyncInterval.
+	alertSource dispatch.AlertSource
 	// refusing is set while the store refuses the evaluator's new alerts.
 	refusing atomic.Bool
 	// slackMessages remembers the Slack messages update_message edits.
@@ -142,6 +145,19 @@ func (r *routing) stop() {
 	}
 }
 
+// alertSyncInterval is how often a replica reads the alerts the others
+// wrote: an alert posted to one replica reaches the others within this
+// and alertPersistInterval.
+const alertSyncInterval = 500 * time.Millisecond
+
+// share makes the routing one replica of those sharing db: the alerts the
+// others write are read into the store, and every notification is claimed
+// (as replica) before it is decided and sent.
+func (r *routing) share(db *storage.DB, replica string, reg prometheus.Registerer) {
+	r.alertSource = db.AlertSource()
+	r.nflog.Share(db.Claims(), replica, dispatch.ClaimOptions{}, dispatch.NewClaimMetrics(reg), r.logger.With("component", "claims"))
+}
+
 // alertPersistInterval is how often the alerts that changed are written:
 // what a crash can lose, and what senders re-send within their resend
 // delay.
@@ -157,6 +173,9 @@ func (r *routing) run(ctx context.Context) {
 	wg.Go(func() { r.history.Run(ctx) })
 	if r.silenceSync > 0 {
 		wg.Go(func() { r.silences.RunSync(ctx, r.silenceSync) })
+	}
+	if r.alertSource != nil {
+		wg.Go(func() { r.store.RunSync(ctx, r.alertSource, alertSyncInterval, r.logger) })
 	}
 	alerts := time.NewTicker(r.alertsGC)
 	defer alerts.Stop()

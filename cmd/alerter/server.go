@@ -261,6 +261,12 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	})
 	defer sources.close()
 
+	// On a shared database, this replica announces itself, divides the
+	// rule groups with the others, and claims each notification.
+	var m *membership
+	if flags.storageURL != "" {
+		m = newMembership(db, extURL.Host, logger.With("component", "cluster"), reg)
+	}
 	rt, err := newRouting(ctx, routingOptions{
 		db: db, data: dataLifetime{flags.dataRetention, flags.maintenance}, limits: flags.limits,
 		holdUntil: time.Now().Add(flags.startDelay), alertsGC: flags.alertsGC,
@@ -271,11 +277,17 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		return err
 	}
 	defer rt.stop()
+	var ownership evaluator.Ownership
+	if m != nil {
+		rt.share(db, m.self.ID, reg)
+		ownership = m
+	}
 	manager := evaluator.NewManager(evaluator.Options{
-		Store:   db.AlertStates(),
-		Sink:    rt,
-		Metrics: evaluator.NewMetrics(reg),
-		Logger:  logger.With("component", "evaluator"),
+		Store:     db.AlertStates(),
+		Sink:      rt,
+		Metrics:   evaluator.NewMetrics(reg),
+		Logger:    logger.With("component", "evaluator"),
+		Ownership: ownership,
 	})
 	reg.MustRegister(alertsCollector{manager})
 	bt := &backtester{silences: rt.silences}
@@ -284,12 +296,11 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		manager: manager, routing: rt, sources: sources, logger: logger, registerer: reg, backtester: bt,
 	})
 
-	// On a shared database, this replica announces itself and lists the
-	// others in /api/v2/status.
 	var clusterFn func(context.Context) (string, []alerterweb.Peer, error)
-	if flags.storageURL != "" {
-		m := newMembership(db, extURL.Host, logger.With("component", "cluster"))
-		clusterFn = m.cluster
+	joined := func() bool { return true }
+	if m != nil {
+		m.groups = manager.GroupKeys
+		clusterFn, joined = m.cluster, m.ready
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		heartbeatCtx, stopHeartbeat := context.WithCancel(ctx)
@@ -299,7 +310,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 
 	var ready atomic.Bool
 	handler := alerterweb.New(alerterweb.Options{
-		Rules: manager, Reload: r.reload, Ready: ready.Load, Gatherer: reg,
+		Rules: manager, Reload: r.reload, Ready: func() bool { return ready.Load() && joined() }, Gatherer: reg,
 		ExternalURL: extURL, Version: version(), Revision: revision(), Logger: logger.With("component", "web"),
 		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
 		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver, Backtest: bt.run,

@@ -1,0 +1,238 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Replicas sharing a notification log (a PostgreSQL database) each keep
+// every aggregation group and flush it on their own timers. Before one
+// sends a notification, it claims the log entry of the group, receiver and
+// integration: the claim decides which replica sends, and hands it the
+// entry as the database holds it, so that its dedup decision sees what the
+// others sent. The others wait for the claim to end and then find the
+// notification logged.
+//
+// The one window for a duplicate: the sender dies after the receiver took
+// the notification and before its log entry was written; another replica
+// claims the entry when the lease has run out and sends again (once).
+
+// Claim is the outcome of claiming a notification log entry.
+type Claim struct {
+	Won bool
+	// Entry is the entry as the shared log holds it (nil: none), when won.
+	Entry *LogEntry
+	// Holder and Remaining say, when lost, who holds the claim and how
+	// long its lease still runs by the database's clock.
+	Holder    string
+	Remaining time.Duration
+}
+
+// Claimer is a notification log that replicas share.
+type Claimer interface {
+	// ClaimNotification takes the entry of key for owner, unless another
+	// owner's lease runs; a new entry expires at expiresAt.
+	ClaimNotification(ctx context.Context, key, owner string, lease time.Duration, expiresAt time.Time) (Claim, error)
+	// RenewNotification extends owner's lease on key to lease from now
+	// (0: ends it), and reports false if owner does not hold it.
+	RenewNotification(ctx context.Context, key, owner string, lease time.Duration) (bool, error)
+}
+
+// ClaimOptions set how long a claim lasts.
+type ClaimOptions struct {
+	// Lease is how long a claim lasts unless renewed; the bound on how
+	// late a notification is when its sender dies. Default 10s.
+	Lease time.Duration
+	// Margin is how long before its lease can have run out a sender stops
+	// sending. Default 2s.
+	Margin time.Duration
+}
+
+// sharing is what a NotificationLog shared between replicas needs.
+type sharing struct {
+	claimer Claimer
+	replica string
+	opts    ClaimOptions
+	seq     atomic.Uint64
+	metrics *ClaimMetrics
+	logger  *slog.Logger
+	failing atomic.Bool
+}
+
+// ClaimMetrics count the claims of notifications.
+type ClaimMetrics struct {
+	claims *prometheus.CounterVec
+	losses prometheus.Counter
+}
+
+// NewClaimMetrics registers the claim metrics with reg (nil: unregistered).
+func NewClaimMetrics(reg prometheus.Registerer) *ClaimMetrics {
+	m := &ClaimMetrics{
+		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_notification_claims_total",
+			Help: "Claims of a notification among replicas sharing a database, by result: won (this replica decides and sends), lost (another holds it; tried again until it ends), failed (the database did not answer: nothing sent).",
+		}, []string{"result"}),
+		losses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alerter_notification_claim_losses_total",
+			Help: "Notifications stopped because their claim's lease could not be renewed (the database unreachable, or another replica took it over).",
+		}),
+	}
+	for _, r := range []string{"won", "lost", "failed"} {
+		m.claims.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.claims, m.losses)
+	}
+	return m
+}
+
+// Share makes l a log shared with other replicas through c: each
+// notification is claimed before it is decided and sent. replica names
+// this process among them.
+func (l *NotificationLog) Share(c Claimer, replica string, opts ClaimOptions, m *ClaimMetrics, logger *slog.Logger) {
+	if opts.Lease <= 0 {
+		opts.Lease = 10 * time.Second
+	}
+	if opts.Margin <= 0 || opts.Margin >= opts.Lease {
+		opts.Margin = min(2*time.Second, opts.Lease/4)
+	}
+	if m == nil {
+		m = NewClaimMetrics(nil)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	l.shared = &sharing{claimer: c, replica: replica, opts: opts, metrics: m, logger: logger}
+}
+
+// heldClaim is a claim this replica won, for one notification.
+type heldClaim struct {
+	sh    *sharing
+	key   string
+	owner string
+	// ctx ends when the lease can have run out (less the margin); the
+	// renewer extends it while the notification is being sent.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   chan struct{}
+	done   sync.WaitGroup
+}
+
+// errLeaseLost ends a notification whose claim could not be renewed.
+var errLeaseLost = errors.New("the claim's lease could not be renewed: stopped before another replica can take over")
+
+// claim waits until this replica holds the log entry of key, or ctx ends.
+// It returns the claim and the entry as shared, or false when it could
+// not claim (the database unreachable, or ctx ended while another replica
+// held the entry).
+func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Duration, now time.Time) (*heldClaim, *LogEntry, bool) {
+	sh := l.shared
+	owner := sh.replica + "/" + strconv.FormatUint(sh.seq.Add(1), 10)
+	wait := 50 * time.Millisecond
+	for {
+		start := time.Now()
+		c, err := sh.claimer.ClaimNotification(ctx, key, owner, sh.opts.Lease, now.Add(l.expiry(expiry)))
+		if err != nil {
+			sh.metrics.claims.WithLabelValues("failed").Inc()
+			if ctx.Err() == nil && !sh.failing.Swap(true) {
+				sh.logger.Error("Claiming a notification in the shared database failed: nothing is sent until it answers", "key", key, "err", err)
+			}
+			return nil, nil, false
+		}
+		if sh.failing.Swap(false) {
+			sh.logger.Info("Claiming notifications in the shared database works again")
+		}
+		if c.Won {
+			sh.metrics.claims.WithLabelValues("won").Inc()
+			l.mu.Lock()
+			if c.Entry != nil {
+				l.entries[key] = c.Entry
+			} else {
+				delete(l.entries, key)
+			}
+			l.mu.Unlock()
+			return sh.hold(ctx, key, owner, start), c.Entry, true
+		}
+		sh.metrics.claims.WithLabelValues("lost").Inc()
+		// The holder usually ends its claim within milliseconds; one that
+		// died ends it when its lease runs out.
+		pause := min(wait, max(c.Remaining, 0)+10*time.Millisecond)
+		wait = min(2*wait, time.Second)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, false
+		case <-t.C:
+		}
+	}
+}
+
+// hold starts renewing a claim won at start (by the local clock, before
+// the claim was sent: the database's lease ends later than start+Lease).
+func (sh *sharing) hold(ctx context.Context, key, owner string, start time.Time) *heldClaim {
+	hc := &heldClaim{sh: sh, key: key, owner: owner, stop: make(chan struct{})}
+	hc.ctx, hc.cancel = context.WithCancelCause(ctx)
+	fence := time.AfterFunc(time.Until(start.Add(sh.opts.Lease-sh.opts.Margin)), func() { hc.cancel(errLeaseLost) })
+	hc.done.Add(1)
+	go func() {
+		defer hc.done.Done()
+		defer fence.Stop()
+		t := time.NewTicker(sh.opts.Lease / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-hc.stop:
+				return
+			case <-hc.ctx.Done():
+				return
+			case <-t.C:
+			}
+			at := time.Now()
+			rctx, cancel := context.WithTimeout(hc.ctx, sh.opts.Lease/4)
+			ok, err := sh.claimer.RenewNotification(rctx, key, owner, sh.opts.Lease)
+			cancel()
+			switch {
+			case err == nil && ok:
+				fence.Reset(time.Until(at.Add(sh.opts.Lease - sh.opts.Margin)))
+			case err == nil:
+				hc.cancel(errLeaseLost) // taken over: stop at once
+			}
+			// An error leaves the fence where it is: the send stops when
+			// the last lease can have run out.
+		}
+	}()
+	return hc
+}
+
+// end stops renewing the claim and, unless confirmed (the log entry's
+// write ended it), ends it so that the next claimant need not wait for the
+// lease. It reports whether the lease was lost during the send.
+func (hc *heldClaim) end(confirmed bool) bool {
+	close(hc.stop)
+	hc.done.Wait()
+	lost := errors.Is(context.Cause(hc.ctx), errLeaseLost)
+	hc.cancel(nil)
+	if lost {
+		hc.sh.metrics.losses.Inc()
+	}
+	if !confirmed {
+		ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
+		defer cancel()
+		if _, err := hc.sh.claimer.RenewNotification(ctx, hc.key, hc.owner, 0); err != nil {
+			hc.sh.logger.Debug("Ending a claim failed; its lease runs out", "key", hc.key, "err", err)
+		}
+	}
+	return lost
+}
+
+// String names the claim for messages.
+func (hc *heldClaim) String() string { return fmt.Sprintf("%s (%s)", hc.key, hc.owner) }

@@ -1,0 +1,197 @@
+package dispatch
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/config"
+)
+
+// memClaimer is a Claimer over a memPersister, as storage's is over the
+// database: a claim is taken if free or run out, and a confirmed write
+// (LogEntry.Release) ends it.
+type memClaimer struct {
+	p      *memPersister
+	mu     sync.Mutex
+	claims map[string]memClaim
+	// down fails every call, as an unreachable database does; cutOff
+	// fails the renewals of one replica's claims (owner prefix).
+	down   bool
+	cutOff string
+}
+
+type memClaim struct {
+	owner string
+	until time.Time
+}
+
+func newMemClaimer(p *memPersister) *memClaimer {
+	c := &memClaimer{p: p, claims: map[string]memClaim{}}
+	p.hook = nil
+	return c
+}
+
+var errDown = context.DeadlineExceeded
+
+func (c *memClaimer) ClaimNotification(_ context.Context, key, owner string, lease time.Duration, _ time.Time) (Claim, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down {
+		return Claim{}, errDown
+	}
+	now := time.Now()
+	if cl, ok := c.claims[key]; ok && cl.owner != owner && cl.until.After(now) {
+		return Claim{Holder: cl.owner, Remaining: cl.until.Sub(now)}, nil
+	}
+	c.claims[key] = memClaim{owner, now.Add(lease)}
+	e, ok := c.p.get(key)
+	if !ok {
+		return Claim{Won: true}, nil
+	}
+	return Claim{Won: true, Entry: &e}, nil
+}
+
+func (c *memClaimer) RenewNotification(_ context.Context, key, owner string, lease time.Duration) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down || (c.cutOff != "" && strings.HasPrefix(owner, c.cutOff)) {
+		return false, errDown
+	}
+	if cl, ok := c.claims[key]; !ok || cl.owner != owner {
+		return false, nil
+	}
+	c.claims[key] = memClaim{owner, time.Now().Add(lease)}
+	return true, nil
+}
+
+// release ends the claims that written entries name, as storage's write does.
+func (c *memClaimer) release(entries []LogEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range entries {
+		if cl, ok := c.claims[e.Key]; ok && e.Release != "" && cl.owner == e.Release {
+			delete(c.claims, e.Key)
+		}
+	}
+}
+
+// sharedPersister is a memPersister whose writes end claims.
+type sharedPersister struct {
+	*memPersister
+	c *memClaimer
+}
+
+func (p sharedPersister) SaveNotificationLog(ctx context.Context, entries []LogEntry, expiredBy time.Time) error {
+	if err := p.memPersister.SaveNotificationLog(ctx, entries, expiredBy); err != nil {
+		return err
+	}
+	p.c.release(entries)
+	return nil
+}
+
+// replicaEnv is one replica: its own store, dispatcher and log, sharing the
+// persister and the claims with the others.
+func replicaEnv(t *testing.T, route *config.Route, name string, p *memPersister, c *memClaimer, rec *recorder, fn func(context.Context, *Batch) (bool, error)) *env {
+	t.Helper()
+	l, err := NewNotificationLog(context.Background(), sharedPersister{p, c}, time.Hour)
+	require.NoError(t, err)
+	l.Share(c, name, ClaimOptions{Lease: 10 * time.Second, Margin: 2 * time.Second}, nil, nil)
+	return newEnv(t, route, withLog(l), withIntegrations("r", Integration{Kind: "webhook", SendResolved: true,
+		Notifier: &fakeNotifier{name: name, rec: rec, fn: fn}}))
+}
+
+// TestReplicasSendEachNotificationOnce: three replicas hold the same
+// alerts and flush the same group; each notification (the firing one, the
+// resolve) is sent by one of them.
+func TestReplicasSendEachNotificationOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
+			GroupWait: dur(time.Second), GroupInterval: dur(10 * time.Second), RepeatInterval: dur(time.Hour)}
+		p := newMemPersister()
+		c := newMemClaimer(p)
+		var rec recorder
+		var envs []*env
+		for _, name := range []string{"a", "b", "c"} {
+			envs = append(envs, replicaEnv(t, route, name, p, c, &rec, nil))
+		}
+		start := time.Now()
+		for _, e := range envs {
+			e.put(firing(start, "alertname", "A", "instance", "1"), firing(start, "alertname", "A", "instance", "2"))
+		}
+		advance(5 * time.Second)
+		require.Len(t, rec.all(), 1, "one replica sends the firing notification")
+		end := time.Now()
+		for _, e := range envs {
+			e.put(resolved(start, end, "alertname", "A", "instance", "1"), resolved(start, end, "alertname", "A", "instance", "2"))
+		}
+		advance(30 * time.Second)
+		bs := rec.all()
+		require.Len(t, bs, 2, "and one the resolve: %+v", bs)
+		require.Equal(t, ReasonAllResolved, bs[1].Reason)
+	})
+}
+
+// TestReplicaDyingMidSendIsReplaced: the replica that claimed a
+// notification is cut off during the send (its renewals fail, as for a
+// process frozen or cut off from the database); it stops sending before
+// its lease can have run out, and another replica sends once the lease has
+// run out: within the lease and a poll of the group's due time.
+func TestReplicaDyingMidSendIsReplaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
+			GroupWait: dur(time.Second), GroupInterval: dur(time.Minute), RepeatInterval: dur(time.Hour)}
+		p := newMemPersister()
+		c := newMemClaimer(p)
+		c.cutOff = "dead/"
+		var rec recorder
+		var stopped time.Time
+		dead := replicaEnv(t, route, "dead", p, c, &rec, func(ctx context.Context, _ *Batch) (bool, error) {
+			<-ctx.Done() // the receiver hangs
+			stopped = time.Now()
+			return false, ctx.Err()
+		})
+		start := time.Now()
+		dead.put(firing(start, "alertname", "A"))
+		advance(1500 * time.Millisecond) // dead claims and starts sending
+		var rec2 recorder
+		alive := replicaEnv(t, route, "alive", p, c, &rec2, nil)
+		alive.put(firing(start, "alertname", "A"))
+		advance(15 * time.Second)
+		got := rec2.all()
+		require.Len(t, got, 1, "the live replica sends the notification the other claimed")
+		require.LessOrEqual(t, got[0].At.Sub(start), 13*time.Second, "within the lease (10s) of the group's due time (1s), and a poll")
+		require.Len(t, rec.all(), 1)
+		require.False(t, stopped.IsZero(), "the cut-off sender stopped")
+		require.True(t, stopped.Before(got[0].At), "before the other took over: stopped %v, sent %v", stopped.Sub(start), got[0].At.Sub(start))
+		require.LessOrEqual(t, stopped.Sub(start), 9*time.Second+time.Millisecond, "at its lease's end less the margin")
+	})
+}
+
+// TestReplicaCutOffSendsNothing: a replica whose database does not answer
+// claims nothing and sends nothing; it sends once the database is back.
+func TestReplicaCutOffSendsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
+			GroupWait: dur(time.Second), GroupInterval: dur(5 * time.Second), RepeatInterval: dur(time.Hour)}
+		p := newMemPersister()
+		c := newMemClaimer(p)
+		c.down = true
+		var rec recorder
+		e := replicaEnv(t, route, "a", p, c, &rec, nil)
+		e.put(firing(time.Now(), "alertname", "A"))
+		advance(20 * time.Second)
+		require.Empty(t, rec.all(), "nothing is sent without a claim")
+		c.mu.Lock()
+		c.down = false
+		c.mu.Unlock()
+		advance(6 * time.Second)
+		require.Len(t, rec.all(), 1, "sent at the next flush once the database answers")
+	})
+}

@@ -166,9 +166,10 @@ func (ag *aggrGroup) flush(ctx context.Context, d *Dispatcher) {
 	if !d.notify(ctx, ag, alerts, now) {
 		return
 	}
+	settle := d.log.settle()
 	ag.mu.Lock()
 	for _, a := range alerts {
-		if a.ResolvedAt(now) && ag.alerts[a.fp] == a {
+		if a.ResolvedAt(now) && ag.alerts[a.fp] == a && now.Sub(a.EndsAt) >= settle {
 			delete(ag.alerts, a.fp)
 		}
 	}

@@ -113,6 +113,20 @@ func (l *NotificationLog) Share(c Claimer, replica string, opts ClaimOptions, m 
 	l.shared = &sharing{claimer: c, replica: replica, opts: opts, metrics: m, logger: logger}
 }
 
+// settle is how long a group keeps an alert after it resolved, though
+// its flush found nothing to send: when replicas share the log, another
+// one may not have seen the end yet and notify the alert as firing (or
+// be sending it now); the resolve is owed then, and this replica, which
+// has it, sends it at a later flush. Twice the lease: the other's view
+// lags by seconds, and a claim it holds lasts a lease. 0 for a log of
+// one process.
+func (l *NotificationLog) settle() time.Duration {
+	if l.shared == nil {
+		return 0
+	}
+	return 2 * l.shared.opts.Lease
+}
+
 // heldClaim is a claim this replica won, for one notification.
 type heldClaim struct {
 	sh    *sharing
@@ -166,6 +180,13 @@ func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Dur
 		// died ends it when its lease runs out.
 		pause := min(wait, max(c.Remaining, 0)+10*time.Millisecond)
 		wait = min(2*wait, time.Second)
+		// A claim won with the flush's deadline nearly passed would send
+		// and give up before the receiver answers (and the receiver may
+		// get it twice): leave the notification to the next flush, which
+		// comes at once after a long one.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < pause+sh.opts.Lease/2 {
+			return nil, nil, false
+		}
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

@@ -36,11 +36,25 @@ const persistIdle = time.Minute
 // it) without a false resolve in between. Alerts that ended before the
 // stop stay ended.
 func (s *Store) Restore(ctx context.Context, p AlertPersister) (int, error) {
+	return s.restore(ctx, p, false)
+}
+
+// RestoreLive is Restore for a replica joining others that share p and
+// are running: the saved alerts are as they keep them, and none ended
+// while this one was down (an end that passed is an end).
+func (s *Store) RestoreLive(ctx context.Context, p AlertPersister) (int, error) {
+	return s.restore(ctx, p, true)
+}
+
+func (s *Store) restore(ctx context.Context, p AlertPersister, live bool) (int, error) {
 	alerts, savedAt, err := p.LoadAlerts(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read saved alerts: %w", err)
 	}
 	now := s.now()
+	if live {
+		savedAt = now
+	}
 	restored := 0
 	for _, a := range alerts {
 		a.fp = a.Labels.Fingerprint()

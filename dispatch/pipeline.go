@@ -148,6 +148,10 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		}
 	}()
 	reason := needsUpdate(prev, firing, resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now)
+	if hc != nil {
+		d.logger.Debug("Notification claimed", "key", key, "claim", hc.owner, "reason", reason.String(),
+			"firing", len(firing), "resolved", len(resolved), "logged", prev != nil)
+	}
 	if reason == NoNotification {
 		return true
 	}
@@ -182,7 +186,14 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	if hc != nil {
 		owner = hc.owner
 	}
-	if err := d.log.confirm(logCtx, key, owner, firing, resolved, now, expiry); err != nil {
+	err := d.log.confirm(logCtx, key, owner, firing, resolved, now, expiry)
+	// A shared database that restarts is back within seconds: the
+	// confirmation is retried meanwhile, or another replica would send
+	// the notification again once the claim's lease runs out.
+	for hc != nil && err != nil && pause(logCtx, confirmRetry) {
+		err = d.log.confirm(logCtx, key, owner, firing, resolved, now, expiry)
+	}
+	if err != nil {
 		// Sent, but not recorded: the next flush may send it again.
 		d.logger.Error("Notification sent but not recorded; it may be sent again",
 			"receiver", receiver, "integration", in.Kind, "group", ag.key, "err", err)
@@ -192,8 +203,24 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	return true
 }
 
-// logTimeout bounds the write of a notification log entry.
-const logTimeout = 10 * time.Second
+// logTimeout bounds the write of a notification log entry; a shared log's
+// confirmation is tried every confirmRetry until then.
+const (
+	logTimeout   = 10 * time.Second
+	confirmRetry = 250 * time.Millisecond
+)
+
+// pause waits d, and reports false if ctx ended first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // intend records, before a notification with firing alerts is sent, that
 // the receiver may learn of them (NotificationLog.Intend), unless the entry

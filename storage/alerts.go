@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -118,6 +119,10 @@ const alertsPerInsert = 100
 // SaveAlerts implements dispatch.AlertPersister: one durable transaction,
 // shared with concurrent writers.
 func (p alerts) SaveAlerts(ctx context.Context, upsert []*dispatch.Alert, deleted []model.Fingerprint, savedAt time.Time) error {
+	// In fingerprint order: replicas write the same alerts, and rows
+	// locked in one order by all cannot deadlock.
+	slices.SortFunc(upsert, func(a, b *dispatch.Alert) int { return cmp.Compare(int64(a.Fingerprint()), int64(b.Fingerprint())) })
+	slices.SortFunc(deleted, func(a, b model.Fingerprint) int { return cmp.Compare(int64(a), int64(b)) })
 	return p.s.Write(ctx, func(tx *sql.Tx) error {
 		// Rows of alertsPerInsert at a time: on PostgreSQL each statement
 		// is a round trip, and 10,000 alerts are 100 statements, not 10,000.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,7 +45,7 @@ func (n nflog) ClaimNotification(ctx context.Context, key, owner string, lease t
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		c = dispatch.Claim{}
 		var (
-			firing, resolved, pending    []byte
+			firing, resolved, pending  []byte
 			sentAt, expires, pendingAt int64
 		)
 		err := tx.QueryRow(s.qNow(`INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at, owner, lease_until)
@@ -143,17 +144,23 @@ func (s *DB) GroupLeases(ctx context.Context) ([]Lease, error) {
 // owner holds, in one transaction. It returns the keys of take that owner
 // holds now, for lease from when the statement ran.
 func (s *DB) TakeGroupLeases(ctx context.Context, owner string, take, release []string, lease time.Duration) ([]string, error) {
+	// Every row in key order: replicas taking and giving up the same
+	// groups at once lock them in one order, and cannot deadlock.
+	keys := make([]string, 0, len(take)+len(release))
+	keys = append(append(keys, take...), release...)
+	slices.Sort(keys)
 	var held []string
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		held = held[:0]
-		for _, key := range release {
-			// Free from now: the replica that wants it takes it at once;
-			// the others wait as for any lease that ran out.
-			if _, err := tx.Exec(s.qNow(`UPDATE group_leases SET owner = '', lease_until = {now} WHERE group_key = ? AND owner = ?`), key, owner); err != nil {
-				return fmt.Errorf("release the lease of group %q: %w", key, err)
+		for _, key := range keys {
+			if slices.Contains(release, key) {
+				// Free from now: the replica that wants it takes it at
+				// once; the others wait as for any lease that ran out.
+				if _, err := tx.Exec(s.qNow(`UPDATE group_leases SET owner = '', lease_until = {now} WHERE group_key = ? AND owner = ?`), key, owner); err != nil {
+					return fmt.Errorf("release the lease of group %q: %w", key, err)
+				}
+				continue
 			}
-		}
-		for _, key := range take {
 			var got string
 			err := tx.QueryRow(s.qNow(`INSERT INTO group_leases (group_key, owner, lease_until) VALUES (?, ?, {now} + ?)
 				ON CONFLICT (group_key) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // A write is one caller's part of a group commit.
@@ -34,7 +36,16 @@ type committer struct {
 // its own changes are undone and the error is returned to its caller alone.
 // f may run twice (again when a write of its batch failed), so it must do
 // nothing but write through tx.
+//
+// On PostgreSQL each write is a transaction of its own on a pooled
+// connection instead: the server runs them concurrently and shares the
+// WAL's flushes itself, and replicas sharing the database write the same
+// rows (alerts, claims), which a batch of unrelated writes would lock in
+// an order of its own and deadlock on.
 func (s *DB) Write(ctx context.Context, f func(*sql.Tx) error) error {
+	if s.postgres {
+		return s.writeAlone(ctx, f)
+	}
 	w := write{f: f, done: make(chan error, 1)}
 	c := &s.commit
 	c.mu.Lock()
@@ -118,5 +129,23 @@ func savepoint(ctx context.Context, tx *sql.Tx, f func(*sql.Tx) error) error {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, "RELEASE w")
+	return err
+}
+
+// writeAlone runs f in a transaction of its own, again (at most twice
+// more) if PostgreSQL chose it as a deadlock's victim or failed it for
+// serialization.
+func (s *DB) writeAlone(ctx context.Context, f func(*sql.Tx) error) error {
+	start := time.Now()
+	var err error
+	for range 3 {
+		err = s.tx(ctx, f)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+			break
+		}
+	}
+	s.commit.commits.Add(1)
+	s.metrics.observe(1, time.Since(start), err)
 	return err
 }

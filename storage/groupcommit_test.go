@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/alerter/alerter/dispatch"
+	"github.com/alerter/alerter/internal/testutil"
 )
 
 // Concurrent writers share commits; one writer's failure undoes only its
@@ -103,9 +105,10 @@ func TestNotificationLogRoundTrip(t *testing.T) {
 
 // TestGroupCommitSharesTransactions: while one transaction commits, the 63
 // writers that arrive meanwhile are committed together in the next: two
-// transactions, not 64.
+// transactions, not 64. SQLite only: on PostgreSQL each write is a
+// transaction of its own (TestPostgresWritesRetryDeadlocks).
 func TestGroupCommitSharesTransactions(t *testing.T) {
-	eachBackend(t, func(t *testing.T, newTarget func() string) {
+	func(t *testing.T, newTarget func() string) {
 		ctx := context.Background()
 		db := open(t, newTarget())
 		defer db.Close()
@@ -146,5 +149,46 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.Equal(t, int64(2), db.commit.commits.Load()-before, "64 writes in two transactions")
-	})
+	}(t, t.TempDir)
+}
+
+// TestPostgresWritesRetryDeadlocks: two writes that lock the same rows in
+// opposite orders deadlock; PostgreSQL fails one, which is run again, and
+// both succeed.
+func TestPostgresWritesRetryDeadlocks(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, testutil.PostgresSchema(t))
+	defer db.Close()
+	_, err := db.db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('a', 0), ('b', 0)`)
+	require.NoError(t, err)
+	var (
+		both     sync.WaitGroup
+		attempts atomic.Int32
+	)
+	both.Add(2)
+	lock := func(first, second string) error {
+		tries := 0
+		return db.Write(ctx, func(tx *sql.Tx) error {
+			attempts.Add(1)
+			tries++
+			if _, err := tx.Exec(`UPDATE meta SET value = value + 1 WHERE key = $1`, first); err != nil {
+				return err
+			}
+			if tries == 1 {
+				both.Done() // the first attempts meet here, each holding one row
+				both.Wait()
+			}
+			_, err := tx.Exec(`UPDATE meta SET value = value + 1 WHERE key = $1`, second)
+			return err
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- lock("a", "b") }()
+	go func() { errs <- lock("b", "a") }()
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	require.Equal(t, int32(3), attempts.Load(), "the deadlock's victim ran again")
+	var a, b int
+	require.NoError(t, db.db.QueryRowContext(ctx, `SELECT (SELECT value FROM meta WHERE key = 'a'), (SELECT value FROM meta WHERE key = 'b')`).Scan(&a, &b))
+	require.Equal(t, []int{2, 2}, []int{a, b})
 }

@@ -3,8 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"hash/fnv"
 	"log/slog"
 	"os"
 	"slices"
@@ -33,9 +34,9 @@ import (
 // before another takes the group over.
 const (
 	heartbeatInterval = time.Second
-	peerTimeout       = 5 * time.Second
+	peerTimeout       = 4 * time.Second
 	peerForget        = time.Hour
-	groupLease        = 6 * time.Second
+	groupLease        = 4 * time.Second
 	groupLeaseMargin  = time.Second
 )
 
@@ -167,14 +168,14 @@ func (m *membership) leave(ctx context.Context) {
 // hash of replica and key (rendezvous hashing), so that a replica joining
 // or leaving moves only its share of the groups.
 func wanted(replicas []string, key string) string {
+	// SHA-256, not FNV: FNV's hashes of IDs that differ in their last
+	// bytes, followed by the same key, rank alike for most keys, which
+	// put every group on one replica.
 	var best string
 	var bestHash uint64
 	for _, r := range replicas {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(r))
-		_, _ = h.Write([]byte{0})
-		_, _ = h.Write([]byte(key))
-		if v := h.Sum64(); best == "" || v > bestHash {
+		sum := sha256.Sum256([]byte(r + "\x00" + key))
+		if v := binary.BigEndian.Uint64(sum[:8]); best == "" || v > bestHash {
 			best, bestHash = r, v
 		}
 	}

@@ -309,6 +309,8 @@ type routingOptions struct {
 	alertsGC time.Duration
 	// silenceSync: see routing.silenceSync.
 	silenceSync time.Duration
+	// shared is set when replicas share db.
+	shared bool
 	reg         prometheus.Registerer
 	logger      *slog.Logger
 }
@@ -348,7 +350,19 @@ func newRouting(ctx context.Context, opts routingOptions) (*routing, error) {
 		silenceSync: opts.silenceSync,
 	}
 	r.store.SetLimits(opts.limits.store, r.metrics)
-	n, err := r.store.Restore(ctx, db.Alerts())
+	restore := r.store.Restore
+	if opts.shared {
+		// Replicas running on the database keep its alerts up to date:
+		// none ended unseen while this one was down.
+		live, err := db.Replicas(ctx, time.Now().Add(-peerTimeout))
+		if err != nil {
+			return nil, err
+		}
+		if len(live) > 0 {
+			restore = r.store.RestoreLive
+		}
+	}
+	n, err := restore(ctx, db.Alerts())
 	if err != nil {
 		return nil, err
 	}

@@ -270,7 +270,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	rt, err := newRouting(ctx, routingOptions{
 		db: db, data: dataLifetime{flags.dataRetention, flags.maintenance}, limits: flags.limits,
 		holdUntil: time.Now().Add(flags.startDelay), alertsGC: flags.alertsGC,
-		silenceSync: silenceSyncInterval(flags.storageURL),
+		silenceSync: silenceSyncInterval(flags.storageURL), shared: flags.storageURL != "",
 		reg:         reg, logger: logger.With("component", "dispatch"),
 	})
 	if err != nil {

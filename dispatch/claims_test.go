@@ -195,3 +195,38 @@ func TestReplicaCutOffSendsNothing(t *testing.T) {
 		require.Len(t, rec.all(), 1, "sent at the next flush once the database answers")
 	})
 }
+
+// TestReplicaWithStaleViewDoesNotRefire: replica c never received an
+// alert's end, which a and b received and notified; c's flush must not
+// notify the alert as firing again. When the alert fires again (a later
+// update), c notifies it.
+func TestReplicaWithStaleViewDoesNotRefire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
+			GroupWait: dur(time.Second), GroupInterval: dur(5 * time.Second), RepeatInterval: dur(time.Hour)}
+		p := newMemPersister()
+		c := newMemClaimer(p)
+		var rec recorder
+		a := replicaEnv(t, route, "a", p, c, &rec, nil)
+		start := time.Now()
+		a.put(firing(start, "alertname", "A"))
+		advance(2 * time.Second)
+		a.put(resolved(start, time.Now(), "alertname", "A"))
+		advance(6 * time.Second)
+		require.Len(t, rec.all(), 2, "a notifies the firing and the resolve")
+
+		stale := replicaEnv(t, route, "c", p, c, &rec, nil)
+		old := firing(start, "alertname", "A")
+		stale.put(old)
+		// Its copy is the one received before the end.
+		stale.store.shard(old.fp).alerts[old.fp].UpdatedAt = start
+		advance(12 * time.Second)
+		require.Len(t, rec.all(), 2, "c's older view notifies nothing: %+v", rec.all())
+
+		stale.put(firing(time.Now(), "alertname", "A")) // fires again
+		advance(7 * time.Second)
+		bs := rec.all()
+		require.Len(t, bs, 3)
+		require.Equal(t, ReasonFirst, bs[2].Reason)
+	})
+}

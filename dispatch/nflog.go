@@ -24,6 +24,11 @@ type LogEntry struct {
 	Pending   []uint64
 	PendingAt time.Time
 	ExpiresAt time.Time
+	// Versions are the update times (Unix nanoseconds) of the notified
+	// alerts as the sender held them: Firing's, then Resolved's, in their
+	// order; empty when not recorded. Replicas sharing the log compare
+	// their own alerts with them (see staleView).
+	Versions []int64
 	// Release, when writing an entry of a shared log, is the owner of
 	// the claim that the write ends (see Claimer); not stored.
 	Release string
@@ -82,12 +87,12 @@ func (l *NotificationLog) Get(key string) *LogEntry {
 // retention if that is shorter or expiry is 0. It is durable when Log
 // returns.
 func (l *NotificationLog) Log(ctx context.Context, key string, firing, resolved []uint64, now time.Time, expiry time.Duration) error {
-	return l.confirm(ctx, key, "", firing, resolved, now, expiry)
+	return l.confirm(ctx, key, "", firing, resolved, nil, now, expiry)
 }
 
 // confirm is Log that also ends the claim of owner on the entry.
-func (l *NotificationLog) confirm(ctx context.Context, key, owner string, firing, resolved []uint64, now time.Time, expiry time.Duration) error {
-	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, SentAt: now, ExpiresAt: now.Add(l.expiry(expiry)), Release: owner}
+func (l *NotificationLog) confirm(ctx context.Context, key, owner string, firing, resolved []uint64, versions []int64, now time.Time, expiry time.Duration) error {
+	e := &LogEntry{Key: key, Firing: firing, Resolved: resolved, Versions: versions, SentAt: now, ExpiresAt: now.Add(l.expiry(expiry)), Release: owner}
 	return l.write(ctx, e)
 }
 
@@ -99,7 +104,7 @@ func (l *NotificationLog) Intend(ctx context.Context, key string, firing []uint6
 	e := &LogEntry{Key: key, PendingAt: now, ExpiresAt: now.Add(l.expiry(expiry))}
 	l.mu.RLock()
 	if prev := l.entries[key]; prev != nil {
-		e.Firing, e.Resolved, e.SentAt = prev.Firing, prev.Resolved, prev.SentAt
+		e.Firing, e.Resolved, e.SentAt, e.Versions = prev.Firing, prev.Resolved, prev.SentAt, prev.Versions
 		e.Pending = union(prev.Pending, firing)
 		e.ExpiresAt = maxTime(e.ExpiresAt, prev.ExpiresAt)
 	} else {

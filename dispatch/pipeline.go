@@ -125,7 +125,7 @@ func mutedReason(silenced, inhibited int) string {
 }
 
 func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in Integration, fs *flushSet) bool {
-	alerts, firing, resolved, now := fs.alerts, fs.firing, fs.resolved, fs.now
+	now := fs.now
 	receiver := ag.route.Opts.Receiver
 	key := logKey(ag, receiver, in)
 	expiry := 2 * ag.route.Opts.RepeatInterval
@@ -147,6 +147,12 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 				"receiver", receiver, "integration", in.Kind, "group", ag.key)
 		}
 	}()
+	if hc != nil && staleView(prev, fs) {
+		d.logger.Debug("Notification left to a later flush: this replica's view of the group is older than the last notification's",
+			"key", key)
+		return false
+	}
+	alerts, firing, resolved := fs.alerts, fs.firing, fs.resolved
 	reason := needsUpdate(prev, firing, resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now)
 	if hc != nil {
 		d.logger.Debug("Notification claimed", "key", key, "claim", hc.owner, "reason", reason.String(),
@@ -186,12 +192,16 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	if hc != nil {
 		owner = hc.owner
 	}
-	err := d.log.confirm(logCtx, key, owner, firing, resolved, now, expiry)
+	var vs []int64
+	if hc != nil {
+		vs = versions(fs, firing, resolved)
+	}
+	err := d.log.confirm(logCtx, key, owner, firing, resolved, vs, now, expiry)
 	// A shared database that restarts is back within seconds: the
 	// confirmation is retried meanwhile, or another replica would send
 	// the notification again once the claim's lease runs out.
 	for hc != nil && err != nil && pause(logCtx, confirmRetry) {
-		err = d.log.confirm(logCtx, key, owner, firing, resolved, now, expiry)
+		err = d.log.confirm(logCtx, key, owner, firing, resolved, vs, now, expiry)
 	}
 	if err != nil {
 		// Sent, but not recorded: the next flush may send it again.
@@ -201,6 +211,51 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	}
 	confirmed = true
 	return true
+}
+
+// staleView reports whether this replica's view of the flush's alerts is
+// older than the shared log's last notification: an alert whose state
+// there differs from its state here, in a version (update time) later
+// than this replica's. Another replica learned of a change first (an
+// end, or a new start), and this one learns of it within seconds, from
+// the database; deciding on its older view would notify the alert back
+// into its previous state. The flush is left to a later one.
+func staleView(prev *LogEntry, fs *flushSet) bool {
+	if prev == nil || len(prev.Versions) != len(prev.Firing)+len(prev.Resolved) {
+		return false
+	}
+	for _, a := range fs.alerts {
+		fp := uint64(a.fp)
+		var v int64
+		if i, ok := slices.BinarySearch(prev.Firing, fp); ok && a.ResolvedAt(fs.now) {
+			v = prev.Versions[i]
+		} else if i, ok := slices.BinarySearch(prev.Resolved, fp); ok && !a.ResolvedAt(fs.now) {
+			v = prev.Versions[len(prev.Firing)+i]
+		} else {
+			continue
+		}
+		if v > a.UpdatedAt.UnixNano() {
+			return true
+		}
+	}
+	return false
+}
+
+// versions returns the update times of the alerts of fs whose
+// fingerprints are firing, then resolved, for the log.
+func versions(fs *flushSet, firing, resolved []uint64) []int64 {
+	at := make(map[uint64]int64, len(fs.alerts))
+	for _, a := range fs.alerts {
+		at[uint64(a.fp)] = a.UpdatedAt.UnixNano()
+	}
+	out := make([]int64, 0, len(firing)+len(resolved))
+	for _, fp := range firing {
+		out = append(out, at[fp])
+	}
+	for _, fp := range resolved {
+		out = append(out, at[fp])
+	}
+	return out
 }
 
 // logTimeout bounds the write of a notification log entry; a shared log's

@@ -46,15 +46,16 @@ func (n nflog) ClaimNotification(ctx context.Context, key, owner string, lease t
 		c = dispatch.Claim{}
 		var (
 			firing, resolved, pending  []byte
+			versions                   []byte
 			sentAt, expires, pendingAt int64
 		)
 		err := tx.QueryRow(s.qNow(`INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at, owner, lease_until)
 			VALUES (?, ?, ?, 0, ?, ?, 0, ?, {now} + ?)
 			ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
 			WHERE notification_log.lease_until < {now} OR notification_log.owner = excluded.owner
-			RETURNING firing, resolved, sent_at, expires_at, pending, pending_at`),
+			RETURNING firing, resolved, sent_at, expires_at, pending, pending_at, versions`),
 			key, []byte{}, []byte{}, expiresAt.UnixNano(), []byte{}, owner, lease.Nanoseconds()).
-			Scan(&firing, &resolved, &sentAt, &expires, &pending, &pendingAt)
+			Scan(&firing, &resolved, &sentAt, &expires, &pending, &pendingAt, &versions)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Another owner's lease runs: how much longer?
 			var remaining int64
@@ -84,6 +85,9 @@ func (n nflog) ClaimNotification(ctx context.Context, key, owner string, lease t
 		}
 		if len(e.Pending) == 0 {
 			e.Pending = nil
+		}
+		if e.Versions, err = decodeVersions(versions); err != nil {
+			return fmt.Errorf("notification log entry %q: %w", key, err)
 		}
 		c.Entry = &e
 		return nil

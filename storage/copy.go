@@ -15,7 +15,7 @@ var copiedTables = []struct {
 	columns     []string
 }{
 	{"silences", "id", []string{"id", "matchers", "starts_at", "ends_at", "updated_at", "created_by", "comment"}},
-	{"notification_log", "key", []string{"key", "firing", "resolved", "sent_at", "expires_at", "pending", "pending_at"}},
+	{"notification_log", "key", []string{"key", "firing", "resolved", "sent_at", "expires_at", "pending", "pending_at", "versions"}},
 	{"alert_states", "group_key, rule_key, labels", []string{"group_key", "rule_key", "labels", "annotations", "state", "value",
 		"active_at", "fired_at", "resolved_at", "last_sent_at", "valid_until", "keep_firing_since"}},
 	{"alerts", "fingerprint", []string{"fingerprint", "labels", "annotations", "starts_at", "ends_at", "updated_at", "timeout", "generator_url"}},
@@ -95,7 +95,14 @@ func copyTable(ctx context.Context, from, to *DB, tx *sql.Tx, table, order strin
 // convert adapts a value read from one database to the other's column:
 // alerts.timeout is an integer in SQLite and a boolean in PostgreSQL.
 func convert(v any, column string, toPostgres bool) any {
-	if column != "timeout" {
+	switch column {
+	case "firing", "resolved", "pending", "versions":
+		if b, ok := v.([]byte); v == nil || (ok && b == nil) {
+			return []byte{} // SQLite reads an empty blob as NULL
+		}
+		return v
+	case "timeout":
+	default:
 		return v
 	}
 	switch x := v.(type) {

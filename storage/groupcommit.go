@@ -135,17 +135,35 @@ func savepoint(ctx context.Context, tx *sql.Tx, f func(*sql.Tx) error) error {
 // writeAlone runs f in a transaction of its own, again (at most twice
 // more) if PostgreSQL chose it as a deadlock's victim or failed it for
 // serialization.
+//
+// As a group commit's, the transaction does not end with ctx: the caller
+// only stops waiting (the write may be committed all the same), and
+// writeTimeout bounds it.
 func (s *DB) writeAlone(ctx context.Context, f func(*sql.Tx) error) error {
-	start := time.Now()
-	var err error
-	for range 3 {
-		err = s.tx(ctx, f)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
-			break
+	done := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		defer cancel()
+		start := time.Now()
+		var err error
+		for range 3 {
+			err = s.tx(wctx, f)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+				break
+			}
 		}
+		s.commit.commits.Add(1)
+		s.metrics.observe(1, time.Since(start), err)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	s.commit.commits.Add(1)
-	s.metrics.observe(1, time.Since(start), err)
-	return err
 }
+
+// writeTimeout bounds a write on PostgreSQL.
+const writeTimeout = 30 * time.Second

@@ -183,7 +183,12 @@ func (h *History) Run(ctx context.Context) {
 			}
 			return
 		case <-h.wake:
-			if err := h.Flush(ctx); err != nil && ctx.Err() == nil {
+			// A batch taken from the queue is written even if ctx ends
+			// meanwhile: it is no longer in the queue for the last flush.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyFlushTimeout)
+			err := h.Flush(fctx)
+			cancel()
+			if err != nil {
 				h.logger.Warn("Writing the notification history failed", "err", err)
 			}
 		case <-gc.C:

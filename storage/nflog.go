@@ -17,7 +17,7 @@ type nflog struct{ s *DB }
 
 // LoadNotificationLog implements dispatch.LogPersister.
 func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, error) {
-	rows, err := n.s.read.QueryContext(ctx, `SELECT key, firing, resolved, sent_at, expires_at, pending, pending_at FROM notification_log`)
+	rows, err := n.s.read.QueryContext(ctx, `SELECT key, firing, resolved, sent_at, expires_at, pending, pending_at, versions FROM notification_log`)
 	if err != nil {
 		return nil, fmt.Errorf("read notification log: %w", err)
 	}
@@ -27,9 +27,10 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 		var (
 			e                            dispatch.LogEntry
 			firing, resolved, pending    []byte
+			versions                     []byte
 			sentAt, expiresAt, pendingAt int64
 		)
-		if err := rows.Scan(&e.Key, &firing, &resolved, &sentAt, &expiresAt, &pending, &pendingAt); err != nil {
+		if err := rows.Scan(&e.Key, &firing, &resolved, &sentAt, &expiresAt, &pending, &pendingAt, &versions); err != nil {
 			return nil, fmt.Errorf("read notification log: %w", err)
 		}
 		if e.Firing, err = decodeFingerprints(firing); err != nil {
@@ -44,6 +45,9 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 		if len(e.Pending) == 0 {
 			e.Pending = nil
 		}
+		if e.Versions, err = decodeVersions(versions); err != nil {
+			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
+		}
 		e.SentAt, e.ExpiresAt, e.PendingAt = fromNanos(sentAt), time.Unix(0, expiresAt), fromNanos(pendingAt)
 		out = append(out, e)
 	}
@@ -53,10 +57,10 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 // insertLogEntry writes an entry and, if its Release names the owner of
 // the entry's claim (claims.go), ends the claim; another owner's claim is
 // kept.
-const insertLogEntry = `INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET firing = excluded.firing,
+const insertLogEntry = `INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at, versions)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET firing = excluded.firing,
 	resolved = excluded.resolved, sent_at = excluded.sent_at, expires_at = excluded.expires_at,
-	pending = excluded.pending, pending_at = excluded.pending_at,
+	pending = excluded.pending, pending_at = excluded.pending_at, versions = excluded.versions,
 	lease_until = CASE WHEN notification_log.owner = ? THEN 0 ELSE notification_log.lease_until END,
 	owner = CASE WHEN notification_log.owner = ? THEN '' ELSE notification_log.owner END`
 
@@ -71,7 +75,7 @@ func (n nflog) SaveNotificationLog(ctx context.Context, entries []dispatch.LogEn
 		for _, e := range entries {
 			_, err := insert.Exec(e.Key, encodeFingerprints(e.Firing), encodeFingerprints(e.Resolved),
 				toNanos(e.SentAt), e.ExpiresAt.UnixNano(), encodeFingerprints(e.Pending), toNanos(e.PendingAt),
-				e.Release, e.Release)
+				encodeVersions(e.Versions), e.Release, e.Release)
 			if err != nil {
 				return fmt.Errorf("write notification log: %w", err)
 			}
@@ -102,4 +106,27 @@ func decodeFingerprints(b []byte) ([]uint64, error) {
 		fps[i] = binary.BigEndian.Uint64(b[8*i:])
 	}
 	return fps, nil
+}
+
+func encodeVersions(vs []int64) []byte {
+	b := make([]byte, 8*len(vs))
+	for i, v := range vs {
+		binary.BigEndian.PutUint64(b[8*i:], uint64(v))
+	}
+	return b
+}
+
+func decodeVersions(b []byte) ([]int64, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	fps, err := decodeFingerprints(b)
+	if err != nil {
+		return nil, fmt.Errorf("versions: %w", err)
+	}
+	vs := make([]int64, len(fps))
+	for i, v := range fps {
+		vs[i] = int64(v)
+	}
+	return vs, nil
 }

@@ -87,7 +87,8 @@ var pgMigrations = []string{
 	// Claims (claims.go), and the alerts' writing transaction, which
 	// replicas read the alerts changed since by (AlertsChangedSince).
 	`ALTER TABLE notification_log ADD COLUMN owner TEXT NOT NULL DEFAULT '',
-		ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0; -- Unix nanoseconds, the database's clock
+		ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0, -- Unix nanoseconds, the database's clock
+		ADD COLUMN versions BYTEA NOT NULL DEFAULT '\x'; -- see the SQLite schema
 	CREATE TABLE group_leases (
 		group_key   TEXT   PRIMARY KEY,
 		owner       TEXT   NOT NULL,

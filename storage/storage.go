@@ -162,6 +162,9 @@ var migrations = []string{
 	// log entry's sender, and the rule groups' evaluators.
 	`ALTER TABLE notification_log ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 	ALTER TABLE notification_log ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+	-- the notified alerts' versions (their update times, Unix nanoseconds,
+	-- 8 bytes each, big endian): firing then resolved, as listed
+	ALTER TABLE notification_log ADD COLUMN versions BLOB NOT NULL DEFAULT x'';
 	CREATE TABLE group_leases (
 		group_key   TEXT    PRIMARY KEY,
 		owner       TEXT    NOT NULL,

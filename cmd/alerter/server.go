@@ -41,6 +41,18 @@ func silenceSyncInterval(storageURL string) time.Duration {
 	return 500 * time.Millisecond
 }
 
+// settleDelay is how long a replica sharing a database holds its first
+// notifications after it starts, as an Alertmanager waits for its gossip
+// to settle: long enough for the alerts the others received before it
+// started to be written (every second) and read here (every half
+// second), so that it does not notify from a view older than theirs.
+func settleDelay(storageURL string) time.Duration {
+	if storageURL == "" {
+		return 0
+	}
+	return 3 * time.Second
+}
+
 // serverFlags are the flags of `alerter run`.
 type serverFlags struct {
 	configFile    string
@@ -269,7 +281,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	}
 	rt, err := newRouting(ctx, routingOptions{
 		db: db, data: dataLifetime{flags.dataRetention, flags.maintenance}, limits: flags.limits,
-		holdUntil: time.Now().Add(flags.startDelay), alertsGC: flags.alertsGC,
+		holdUntil: time.Now().Add(max(flags.startDelay, settleDelay(flags.storageURL))), alertsGC: flags.alertsGC,
 		silenceSync: silenceSyncInterval(flags.storageURL), shared: flags.storageURL != "",
 		reg:         reg, logger: logger.With("component", "dispatch"),
 	})

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -506,4 +507,124 @@ func TestHARuleGroupsEvaluatedOnce(t *testing.T) {
 		require.GreaterOrEqual(t, total, float64(span/interval)-2, "group g%d after the takeover", g)
 		require.LessOrEqual(t, total, float64(span/interval)+1, "group g%d is not evaluated twice", g)
 	}
+}
+
+// TestHAReplicaCutOffStopsSending: replica A connects as its own role;
+// that role is refused (NOLOGIN) and its connections are terminated, as a
+// network partition would cut it off. A sends nothing once its claims'
+// leases can have run out, and stops evaluating its rule groups; B sends
+// every notification, once. When the role may log in again, A works
+// again: it takes claims and sends.
+func TestHAReplicaCutOffStopsSending(t *testing.T) {
+	t.Parallel()
+	pg := testutil.StartPrivatePostgres(t)
+	pg.Exec(t, `CREATE ROLE cut LOGIN SUPERUSER`)
+	cutURL := strings.Replace(pg.URL, "postgres@", "cut@", 1)
+	sink := newHASink(t, 100*time.Millisecond)
+	dir := t.TempDir()
+	writeFiles(t, dir, haConfig(sink.URL))
+	b := startHAReplica(t, dir, pg.URL, testutil.FreeAddr(t))
+	a := startHAReplica(t, dir, cutURL, testutil.FreeAddr(t))
+	both := []*haReplica{a, b}
+	leases := regexp.MustCompile(`^alerter_cluster_group_leases_held (\S+)$`)
+
+	// A stream of new alerts every 300ms: to A alone at first (so that
+	// A, which has them first, sends them), to both from shortly before
+	// the cut.
+	var (
+		mu     sync.Mutex
+		posted []string
+		cut    atomic.Bool
+	)
+	stop := make(chan struct{})
+	var streaming sync.WaitGroup
+	streaming.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			n := fmt.Sprintf("Cut%03d", i)
+			to := []*haReplica{a}
+			if cut.Load() {
+				to = both
+			}
+			postAlert(to, n, time.Time{})
+			mu.Lock()
+			posted = append(posted, n)
+			mu.Unlock()
+		}
+	})
+	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		n := 0
+		for _, d := range sink.deliveries {
+			if d.Sender == a.url {
+				n++
+			}
+		}
+		return n >= 5
+	}, "A sends while it reaches the database")
+	// Alerts written behind by A (every second) reach B before the cut:
+	// from now on they are posted to both, as a Prometheus configured
+	// with both does.
+	cut.Store(true)
+	time.Sleep(2 * time.Second)
+	cutAt := time.Now()
+	pg.Exec(t, `ALTER ROLE cut NOLOGIN`, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'cut'`)
+	time.Sleep(16 * time.Second)
+	held, ok := a.metric(leases)
+	require.True(t, ok, "A's /metrics answers")
+	require.Zero(t, held, "A holds no rule group lease once cut off")
+	close(stop)
+	streaming.Wait()
+
+	// B notifies every alert, once; A nothing after its leases ran out.
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		c := sink.counts()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range posted {
+			if c[n+"/firing"] == 0 {
+				return false
+			}
+		}
+		return true
+	}, "every alert posted is notified; delivered: %v", sink.counts())
+	const claimLease = 10 * time.Second
+	var lastByA time.Time
+	sink.mu.Lock()
+	for _, d := range sink.deliveries {
+		if d.Sender == a.url && d.At.After(lastByA) {
+			lastByA = d.At
+		}
+		require.False(t, d.Sender == a.url && d.At.After(cutAt.Add(claimLease)),
+			"A sent %s %v after it was cut off", d.Key, d.At.Sub(cutAt))
+	}
+	sink.mu.Unlock()
+	for k, n := range sink.counts() {
+		require.Equal(t, 1, n, "%s notified once", k)
+	}
+	t.Logf("A's last notification came %v after the cut (claims' lease %v)", lastByA.Sub(cutAt).Round(time.Millisecond), claimLease)
+
+	// Back: A claims and sends again (alerts posted to A alone, which B
+	// learns of a second later).
+	pg.Exec(t, `ALTER ROLE cut LOGIN`)
+	back := time.Now()
+	for i := range 20 {
+		postAlert([]*haReplica{a}, fmt.Sprintf("Back%02d", i), time.Time{})
+		time.Sleep(200 * time.Millisecond)
+	}
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		for _, d := range sink.deliveries {
+			if d.Sender == a.url && d.At.After(back) {
+				return true
+			}
+		}
+		return false
+	}, "A sends again once it can reach the database")
 }

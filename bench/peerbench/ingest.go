@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,6 +22,10 @@ type ingestCase struct {
 	groups                     int // svc label values; group_by [alertname, svc]
 	silences, silenceMatching  int // silences made, and how many of them match posted groups
 	groupWait                  time.Duration
+	replicas                   int    // processes of an alerter-pg target
+	pgURL                      string // its database, and that of pgStats
+	pgStats                    bool   // record the transactions committed in pgURL's database
+	settle                     time.Duration
 }
 
 func (c ingestCase) name() string {
@@ -59,21 +67,56 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 	if err := os.WriteFile(cfg, []byte(routingConfig(c, sinkURL)), 0o600); err != nil {
 		return nil, err
 	}
-	addr := freeAddr()
-	args := []string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr, "--log.level=warn"}
+	n, extra := 1, []string(nil)
 	switch t.kind {
 	case "alertmanager":
-		args = append(args, "--cluster.listen-address=")
+		extra = []string{"--cluster.listen-address="}
 	case "alerter":
+	case "alerter-pg":
+		// The replicas share one fresh schema, dropped after the run.
+		n = c.replicas
+		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+		if _, err := psql(c.pgURL, "CREATE SCHEMA "+schema); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if _, err := psql(c.pgURL, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+				fmt.Fprintln(os.Stderr, "peerbench:", err)
+			}
+		}()
+		extra = []string{"--storage.url=" + c.pgURL + "&search_path=" + schema}
 	default:
 		return nil, fmt.Errorf("%s does not take alerts", t.kind)
 	}
-	p, err := start(t.bin, args, "http://"+addr+"/-/ready")
+	var (
+		ps    []*proc
+		bases []string
+	)
+	defer func() { stopAll(ps) }()
+	for i := range n {
+		addr := freeAddr()
+		args := []string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, fmt.Sprintf("data-%d", i)),
+			"--web.listen-address=" + addr, "--log.level=warn"}
+		if t.kind == "alerter-pg" {
+			args = append(args, "--web.external-url=http://"+addr)
+		}
+		p, err := start(t.bin, append(args, extra...), "http://"+addr+"/-/ready")
+		if err != nil {
+			return nil, err
+		}
+		ps, bases = append(ps, p), append(bases, "http://"+addr)
+	}
+	base := bases[0] // silences are shared: made through one replica
+	xact0, err := c.xacts()
 	if err != nil {
 		return nil, err
 	}
-	defer p.stop()
-	base := "http://" + addr
+	time.Sleep(c.settle)
+	xact1, err := c.xacts()
+	if err != nil {
+		return nil, err
+	}
+	m0 := scrape(t, bases)
 
 	silenceRate := 0.0
 	if c.silences > 0 {
@@ -99,7 +142,7 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 			muted++
 		}
 	}
-	cpu0, err := p.cpuSeconds()
+	cpu0, err := cpuSum(ps)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +160,9 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 				`"annotations":{"bench_sent":"%d"}}`, i%c.groups, i, sent)
 		}
 		body.WriteByte(']')
-		return post(base+"/api/v2/alerts", body.String())
+		// To every replica at once, as a Prometheus that has them all
+		// as its Alertmanagers.
+		return parallel(len(bases), len(bases), func(r int) error { return post(bases[r]+"/api/v2/alerts", body.String()) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
@@ -126,28 +171,142 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 	expected := c.alerts - muted
 	delivered := snk.waitDelivered(expected, time.Minute)
 	all := time.Since(t0)
-	cpu1, err := p.cpuSeconds()
+	cpu1, err := cpuSum(ps)
 	if err != nil {
 		return nil, err
 	}
-	rss, err := p.peakRSS()
-	if err != nil {
-		return nil, err
+	rss, rssMax := 0.0, 0.0
+	for _, p := range ps {
+		r, err := p.peakRSS()
+		if err != nil {
+			return nil, err
+		}
+		rss, rssMax = rss+r, max(rssMax, r)
 	}
+	m1 := scrape(t, bases)
 	notifications, _, _ := snk.counts()
 	r := map[string]any{
 		"scenario": "ingest", "case": c.name(), "target": t.name, "run": run,
 		"alerts": c.alerts, "groups": c.groups, "silences": c.silences,
 		"ingest_alerts_per_s": float64(c.alerts) / ingest.Seconds(),
 		"expected":            expected, "delivered": delivered, "notifications": notifications,
+		"duplicates": snk.duplicates(),
 		"e2e_p50_ms": float64(snk.latency(50).Microseconds()) / 1000, "e2e_p99_ms": float64(snk.latency(99).Microseconds()) / 1000,
 		"all_delivered_s": all.Seconds(), "cpu_s": cpu1 - cpu0, "cpu_s_per_1k_alerts": 1000 * (cpu1 - cpu0) / float64(c.alerts),
 		"peak_rss_mib": rss,
 	}
+	if n > 1 {
+		r["replicas"], r["peak_rss_max_mib"] = n, rssMax
+	}
 	if c.silences > 0 {
 		r["silences_per_s"] = silenceRate
 	}
+	for k, v := range m1 {
+		r[k] = v - m0[k]
+	}
+	// The processes' output (warnings and errors only) goes to the log.
+	stopAll(ps)
+	for i, p := range ps {
+		if out := strings.TrimSpace(p.out.String()); out != "" {
+			lines := strings.Split(out, "\n")
+			fmt.Fprintf(os.Stderr, "%s, run %d, process %d: %d lines of output, the first ones:\n%s\n", t.name, run, i,
+				len(lines), strings.Join(lines[:min(len(lines), 10)], "\n"))
+			r["output_lines"] = num(r["output_lines"]) + float64(len(lines))
+		}
+	}
+	if c.pgStats {
+		// A backend reports its counts within a second, and when its
+		// connection closes.
+		time.Sleep(1500 * time.Millisecond)
+		xact2, err := c.xacts()
+		if err != nil {
+			return nil, err
+		}
+		if c.settle > 0 {
+			r["pg_idle_xacts_per_s"] = float64(xact1-xact0) / c.settle.Seconds()
+		}
+		r["pg_xacts"] = xact2 - xact1
+		r["xacts_per_alert"] = float64(xact2-xact1) / float64(c.alerts)
+		r["xacts_per_notification"] = float64(xact2-xact1) / float64(max(1, notifications))
+	}
 	return r, nil
+}
+
+// xacts returns the transactions committed in the database so far, if
+// c.pgStats.
+func (c ingestCase) xacts() (int64, error) {
+	if !c.pgStats {
+		return 0, nil
+	}
+	out, err := psql(c.pgURL, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(out, 10, 64)
+}
+
+// psql runs statement on the database of url (no search_path) and returns
+// its output, unaligned.
+func psql(url, statement string) (string, error) {
+	url, _, _ = strings.Cut(url, "&search_path=")
+	out, err := exec.Command("psql", "-X", "-Atq", "-d", url, "-c", statement).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("psql %q: %w: %s", statement, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// scrape sums, over alerter's processes at bases, its storage commits and
+// notification claims (by result), named as in the results.
+func scrape(t target, bases []string) map[string]float64 {
+	m := map[string]float64{}
+	if t.kind != "alerter" && t.kind != "alerter-pg" {
+		return m
+	}
+	names := map[string]string{
+		"alerter_storage_commits_total":                      "storage_commits",
+		`alerter_notification_claims_total{result="won"}`:    "claims_won",
+		`alerter_notification_claims_total{result="lost"}`:   "claims_lost",
+		`alerter_notification_claims_total{result="failed"}`: "claims_failed",
+	}
+	for _, b := range bases {
+		resp, err := client.Get(b + "/metrics")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && names[f[0]] != "" {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				m[names[f[0]]] += v
+			}
+		}
+	}
+	return m
+}
+
+// cpuSum returns the CPU seconds of all ps.
+func cpuSum(ps []*proc) (float64, error) {
+	sum := 0.0
+	for _, p := range ps {
+		s, err := p.cpuSeconds()
+		if err != nil {
+			return 0, err
+		}
+		sum += s
+	}
+	return sum, nil
+}
+
+// stopAll stops ps at once.
+func stopAll(ps []*proc) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
 }
 
 // parallel calls f(0..n-1) from conc goroutines and returns the first error.

@@ -19,7 +19,7 @@ import (
 // target is a program measured: alerter or a peer.
 type target struct {
 	name string // as in the results: alerter, vmalert-1.150, am-0.25
-	kind string // alerter, vmalert or alertmanager: how to run it
+	kind string // alerter, alerter-pg, vmalert or alertmanager: how to run it
 	bin  string
 }
 
@@ -31,9 +31,9 @@ func parseTarget(s string) (target, error) {
 		return target{}, fmt.Errorf("target %q: want NAME=KIND:PATH", s)
 	}
 	switch kind {
-	case "alerter", "vmalert", "alertmanager":
+	case "alerter", "alerter-pg", "vmalert", "alertmanager":
 	default:
-		return target{}, fmt.Errorf("target %q: kind %q: want alerter, vmalert or alertmanager", s, kind)
+		return target{}, fmt.Errorf("target %q: kind %q: want alerter, alerter-pg, vmalert or alertmanager", s, kind)
 	}
 	return target{name: name, kind: kind, bin: bin}, nil
 }

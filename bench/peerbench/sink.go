@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,15 +21,18 @@ type sink struct {
 	posted        int // alerts received on /api/v2/alerts
 	delivered     map[string]bool
 	latencies     []time.Duration
+	sets          map[string]int // notifications by group key and firing alerts
 	changed       chan struct{}
 }
 
 func newSink() *sink {
-	return &sink{delivered: map[string]bool{}, changed: make(chan struct{}, 1)}
+	return &sink{delivered: map[string]bool{}, sets: map[string]int{}, changed: make(chan struct{}, 1)}
 }
 
 type webhookMessage struct {
-	Alerts []struct {
+	GroupKey string `json:"groupKey"`
+	Alerts   []struct {
+		Status      string            `json:"status"`
 		Fingerprint string            `json:"fingerprint"`
 		Annotations map[string]string `json:"annotations"`
 	} `json:"alerts"`
@@ -52,8 +56,16 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	var firing []string
+	for _, a := range m.Alerts {
+		if a.Status == "firing" {
+			firing = append(firing, a.Fingerprint)
+		}
+	}
+	slices.Sort(firing)
 	s.mu.Lock()
 	s.notifications++
+	s.sets[m.GroupKey+" "+strings.Join(firing, ",")]++
 	for _, a := range m.Alerts {
 		if s.delivered[a.Fingerprint] {
 			continue
@@ -99,6 +111,18 @@ func (s *sink) latency(p float64) time.Duration {
 	l := slices.Clone(s.latencies)
 	slices.Sort(l)
 	return l[min(len(l)-1, int(p/100*float64(len(l))))]
+}
+
+// duplicates counts the notifications of a group that repeated an earlier
+// one's firing alerts.
+func (s *sink) duplicates() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.sets {
+		n += c - 1
+	}
+	return n
 }
 
 func (s *sink) counts() (notifications, posted, delivered int) {

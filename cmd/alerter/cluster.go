@@ -59,7 +59,7 @@ type membership struct {
 	// configuration not reloaded there yet) is taken by another.
 	unclaimed map[string]int
 
-	leasesHeld  prometheus.Gauge
+	leasesHeld  prometheus.GaugeFunc
 	leaseLosses prometheus.Counter
 	heartbeats  *prometheus.CounterVec
 }
@@ -82,10 +82,6 @@ func newMembership(db *storage.DB, address string, logger *slog.Logger, reg prom
 	m := &membership{db: db, logger: logger,
 		self: storage.Replica{ID: host + "-" + hex.EncodeToString(b), Address: address, StartedAt: now, SeenAt: now},
 		held: map[string]heldLease{}, unclaimed: map[string]int{},
-		leasesHeld: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "alerter_cluster_group_leases_held",
-			Help: "Rule groups whose lease this replica holds: the groups it evaluates.",
-		}),
 		leaseLosses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alerter_cluster_group_lease_losses_total",
 			Help: "Rule group leases lost without being given up: not renewed in time (the database unreachable) or taken by another replica.",
@@ -95,6 +91,10 @@ func newMembership(db *storage.DB, address string, logger *slog.Logger, reg prom
 			Help: "Heartbeats to the shared database, by result (ok, failed).",
 		}, []string{"result"}),
 	}
+	m.leasesHeld = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "alerter_cluster_group_leases_held",
+		Help: "Rule groups whose lease this replica holds now (renewed in time): the groups it evaluates.",
+	}, m.leasesValid)
 	m.heartbeats.WithLabelValues("ok")
 	m.heartbeats.WithLabelValues("failed")
 	if reg != nil {
@@ -135,6 +135,10 @@ func (m *membership) tick(ctx context.Context) error {
 		m.heartbeats.WithLabelValues("failed").Inc()
 		return err
 	}
+	m.leasesHeld = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "alerter_cluster_group_leases_held",
+		Help: "Rule groups whose lease this replica holds now (renewed in time): the groups it evaluates.",
+	}, m.leasesValid)
 	m.heartbeats.WithLabelValues("ok").Inc()
 	m.joined.Store(true)
 	if m.groups == nil {
@@ -155,7 +159,6 @@ func (m *membership) leave(ctx context.Context) {
 	}
 	m.held = map[string]heldLease{}
 	m.mu.Unlock()
-	m.leasesHeld.Set(0)
 	if _, err := m.db.TakeGroupLeases(ctx, m.self.ID, nil, keys, groupLease); err != nil {
 		m.logger.Warn("Giving up the rule group leases failed; the others take them when they run out", "err", err)
 	}
@@ -256,8 +259,21 @@ func (m *membership) balance(ctx context.Context, start time.Time) error {
 		}
 	}
 	m.held = next
-	m.leasesHeld.Set(float64(len(next)))
 	return nil
+}
+
+// leasesValid counts the group leases this replica may evaluate under now.
+func (m *membership) leasesValid() float64 {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, h := range m.held {
+		if now.Before(h.until) {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // Owns implements evaluator.Ownership.

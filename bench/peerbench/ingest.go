@@ -264,7 +264,6 @@ func scrape(t target, bases []string) map[string]float64 {
 		return m
 	}
 	names := map[string]string{
-		"alerter_storage_commits_total":                      "storage_commits",
 		`alerter_notification_claims_total{result="won"}`:    "claims_won",
 		`alerter_notification_claims_total{result="lost"}`:   "claims_lost",
 		`alerter_notification_claims_total{result="failed"}`: "claims_failed",
@@ -278,9 +277,16 @@ func scrape(t target, bases []string) map[string]float64 {
 		resp.Body.Close()
 		for _, line := range strings.Split(string(body), "\n") {
 			f := strings.Fields(line)
-			if len(f) == 2 && names[f[0]] != "" {
+			if len(f) != 2 {
+				continue
+			}
+			name := names[f[0]]
+			if strings.HasPrefix(f[0], "alerter_storage_commits_total{") {
+				name = "storage_commits" // labelled by backend
+			}
+			if name != "" {
 				v, _ := strconv.ParseFloat(f[1], 64)
-				m[names[f[0]]] += v
+				m[name] += v
 			}
 		}
 	}

@@ -44,6 +44,10 @@ type Claimer interface {
 	// RenewNotification extends owner's lease on key to lease from now
 	// (0: ends it), and reports false if owner does not hold it.
 	RenewNotification(ctx context.Context, key, owner string, lease time.Duration) (bool, error)
+	// PeekNotification returns the entry of key as shared (nil: none),
+	// claiming nothing: most flushes find nothing to send, and need no
+	// claim.
+	PeekNotification(ctx context.Context, key string) (*LogEntry, error)
 }
 
 // ClaimOptions set how long a claim lasts.
@@ -69,8 +73,9 @@ type sharing struct {
 
 // ClaimMetrics count the claims of notifications.
 type ClaimMetrics struct {
-	claims *prometheus.CounterVec
-	losses prometheus.Counter
+	claims  *prometheus.CounterVec
+	losses  prometheus.Counter
+	latency *prometheus.HistogramVec
 }
 
 // NewClaimMetrics registers the claim metrics with reg (nil: unregistered).
@@ -85,11 +90,16 @@ func NewClaimMetrics(reg prometheus.Registerer) *ClaimMetrics {
 			Help: "Notifications stopped because their claim's lease could not be renewed (the database unreachable, or another replica took it over).",
 		}),
 	}
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "alerter_notification_claim_seconds",
+		Help:    "Time the shared database took to answer, by operation: peek (read the entry), claim, renew.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"op"})
 	for _, r := range []string{"won", "lost", "failed"} {
 		m.claims.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.claims, m.losses)
+		reg.MustRegister(m.claims, m.losses, m.latency)
 	}
 	return m
 }
@@ -134,10 +144,12 @@ type heldClaim struct {
 	owner string
 	// ctx ends when the lease can have run out (less the margin); the
 	// renewer extends it while the notification is being sent.
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	stop   chan struct{}
-	done   sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	stop     chan struct{}
+	done     sync.WaitGroup
+	stopOnce sync.Once
+	lost     bool
 }
 
 // errLeaseLost ends a notification whose claim could not be renewed.
@@ -154,6 +166,7 @@ func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Dur
 	for {
 		start := time.Now()
 		c, err := sh.claimer.ClaimNotification(ctx, key, owner, sh.opts.Lease, now.Add(l.expiry(expiry)))
+		sh.metrics.latency.WithLabelValues("claim").Observe(time.Since(start).Seconds())
 		if err != nil {
 			sh.metrics.claims.WithLabelValues("failed").Inc()
 			if ctx.Err() == nil && !sh.failing.Swap(true) {
@@ -197,6 +210,23 @@ func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Dur
 	}
 }
 
+// peek returns the entry of key as shared, claiming nothing; false when
+// the database did not answer (nothing is decided then).
+func (l *NotificationLog) peek(ctx context.Context, key string) (*LogEntry, bool) {
+	sh := l.shared
+	start := time.Now()
+	e, err := sh.claimer.PeekNotification(ctx, key)
+	sh.metrics.latency.WithLabelValues("peek").Observe(time.Since(start).Seconds())
+	if err != nil {
+		sh.metrics.claims.WithLabelValues("failed").Inc()
+		if ctx.Err() == nil && !sh.failing.Swap(true) {
+			sh.logger.Error("Reading a notification log entry from the shared database failed: nothing is sent until it answers", "key", key, "err", err)
+		}
+		return nil, false
+	}
+	return e, true
+}
+
 // hold starts renewing a claim won at start (by the local clock, before
 // the claim was sent: the database's lease ends later than start+Lease).
 func (sh *sharing) hold(ctx context.Context, key, owner string, start time.Time) *heldClaim {
@@ -221,6 +251,7 @@ func (sh *sharing) hold(ctx context.Context, key, owner string, start time.Time)
 			rctx, cancel := context.WithTimeout(hc.ctx, sh.opts.Lease/4)
 			ok, err := sh.claimer.RenewNotification(rctx, key, owner, sh.opts.Lease)
 			cancel()
+			sh.metrics.latency.WithLabelValues("renew").Observe(time.Since(at).Seconds())
 			switch {
 			case err == nil && ok:
 				fence.Reset(time.Until(at.Add(sh.opts.Lease - sh.opts.Margin)))
@@ -238,13 +269,8 @@ func (sh *sharing) hold(ctx context.Context, key, owner string, start time.Time)
 // write ended it), ends it so that the next claimant need not wait for the
 // lease. It reports whether the lease was lost during the send.
 func (hc *heldClaim) end(confirmed bool) bool {
-	close(hc.stop)
-	hc.done.Wait()
-	lost := errors.Is(context.Cause(hc.ctx), errLeaseLost)
+	lost := hc.stopRenewing()
 	hc.cancel(nil)
-	if lost {
-		hc.sh.metrics.losses.Inc()
-	}
 	if !confirmed {
 		ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
 		defer cancel()
@@ -253,6 +279,21 @@ func (hc *heldClaim) end(confirmed bool) bool {
 		}
 	}
 	return lost
+}
+
+// stopRenewing stops the renewer, before the confirmation that ends the
+// claim is written (a renewal after it would find the claim gone, and take
+// it for lost), and reports whether the lease was lost meanwhile.
+func (hc *heldClaim) stopRenewing() bool {
+	hc.stopOnce.Do(func() {
+		close(hc.stop)
+		hc.done.Wait()
+		hc.lost = errors.Is(context.Cause(hc.ctx), errLeaseLost)
+		if hc.lost {
+			hc.sh.metrics.losses.Inc()
+		}
+	})
+	return hc.lost
 }
 
 // String names the claim for messages.

@@ -71,6 +71,19 @@ func (c *memClaimer) RenewNotification(_ context.Context, key, owner string, lea
 	return true, nil
 }
 
+func (c *memClaimer) PeekNotification(_ context.Context, key string) (*LogEntry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down {
+		return nil, errDown
+	}
+	e, ok := c.p.get(key)
+	if !ok {
+		return nil, nil
+	}
+	return &e, nil
+}
+
 // release ends the claims that written entries name, as storage's write does.
 func (c *memClaimer) release(entries []LogEntry) {
 	c.mu.Lock()

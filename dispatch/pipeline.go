@@ -132,9 +132,16 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	prev := d.log.Get(key)
 	var hc *heldClaim
 	if d.log.shared != nil {
-		// Replicas share the log: decide and send only while holding the
-		// entry's claim, on the entry as the database holds it.
-		var ok bool
+		// Replicas share the log: decide on the entry as the database
+		// holds it, and send only while holding its claim. Most flushes
+		// have nothing to send; they read the entry and claim nothing.
+		peeked, ok := d.log.peek(ctx, key)
+		if !ok || staleView(peeked, fs) {
+			return false
+		}
+		if needsUpdate(peeked, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification {
+			return true
+		}
 		if hc, prev, ok = d.log.claim(ctx, key, expiry, now); !ok {
 			return false
 		}
@@ -178,6 +185,12 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		}
 		start := time.Now()
 		err := d.deliver(ctx, in, b)
+		if hc != nil && hc.stopRenewing() && err == nil {
+			// Sent, though the lease may have run out at the end: the
+			// confirmation below still records it.
+			d.logger.Warn("A notification was sent as its claim's lease was running out; another replica may send it too",
+				"receiver", receiver, "integration", in.Kind, "group", ag.key)
+		}
 		d.metrics.observeNotification(receiver, in.Kind, time.Since(start), err)
 		d.noteOutcome(ag, receiver, in, err)
 		if err != nil {

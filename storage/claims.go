@@ -42,24 +42,19 @@ func (s *DB) Claims() dispatch.Claimer { return nflog{s} }
 func (n nflog) ClaimNotification(ctx context.Context, key, owner string, lease time.Duration, expiresAt time.Time) (dispatch.Claim, error) {
 	s := n.s
 	var c dispatch.Claim
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.claimWrite(ctx, func(q querier) error {
 		c = dispatch.Claim{}
-		var (
-			firing, resolved, pending  []byte
-			versions                   []byte
-			sentAt, expires, pendingAt int64
-		)
-		err := tx.QueryRow(s.qNow(`INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at, owner, lease_until)
+		var r logRow
+		err := q.QueryRowContext(ctx, s.qNow(`INSERT INTO notification_log (key, firing, resolved, sent_at, expires_at, pending, pending_at, owner, lease_until)
 			VALUES (?, ?, ?, 0, ?, ?, 0, ?, {now} + ?)
 			ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
 			WHERE notification_log.lease_until < {now} OR notification_log.owner = excluded.owner
 			RETURNING firing, resolved, sent_at, expires_at, pending, pending_at, versions`),
-			key, []byte{}, []byte{}, expiresAt.UnixNano(), []byte{}, owner, lease.Nanoseconds()).
-			Scan(&firing, &resolved, &sentAt, &expires, &pending, &pendingAt, &versions)
+			key, []byte{}, []byte{}, expiresAt.UnixNano(), []byte{}, owner, lease.Nanoseconds()).Scan(r.dest()...)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Another owner's lease runs: how much longer?
 			var remaining int64
-			if err := tx.QueryRow(s.qNow(`SELECT owner, lease_until - {now} FROM notification_log WHERE key = ?`), key).
+			if err := q.QueryRowContext(ctx, s.qNow(`SELECT owner, lease_until - {now} FROM notification_log WHERE key = ?`), key).
 				Scan(&c.Holder, &remaining); err != nil {
 				return fmt.Errorf("read the claim of %q: %w", key, err)
 			}
@@ -70,29 +65,79 @@ func (n nflog) ClaimNotification(ctx context.Context, key, owner string, lease t
 			return fmt.Errorf("claim notification %q: %w", key, err)
 		}
 		c.Won = true
-		if sentAt == 0 && len(firing) == 0 && len(resolved) == 0 && len(pending) == 0 {
-			return nil // no notification yet: the row is the claim only
-		}
-		e := dispatch.LogEntry{Key: key, SentAt: fromNanos(sentAt), ExpiresAt: time.Unix(0, expires), PendingAt: fromNanos(pendingAt)}
-		if e.Firing, err = decodeFingerprints(firing); err != nil {
-			return fmt.Errorf("notification log entry %q: %w", key, err)
-		}
-		if e.Resolved, err = decodeFingerprints(resolved); err != nil {
-			return fmt.Errorf("notification log entry %q: %w", key, err)
-		}
-		if e.Pending, err = decodeFingerprints(pending); err != nil {
-			return fmt.Errorf("notification log entry %q: %w", key, err)
-		}
-		if len(e.Pending) == 0 {
-			e.Pending = nil
-		}
-		if e.Versions, err = decodeVersions(versions); err != nil {
-			return fmt.Errorf("notification log entry %q: %w", key, err)
-		}
-		c.Entry = &e
-		return nil
+		c.Entry, err = r.entry(key)
+		return err
 	})
 	return c, err
+}
+
+// PeekNotification implements dispatch.Claimer: the entry of key as the
+// database holds it, nil if none; it claims nothing.
+func (n nflog) PeekNotification(ctx context.Context, key string) (*dispatch.LogEntry, error) {
+	var r logRow
+	err := n.s.read.QueryRowContext(ctx, n.s.q(`SELECT firing, resolved, sent_at, expires_at, pending, pending_at, versions
+		FROM notification_log WHERE key = ?`), key).Scan(r.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read notification log entry %q: %w", key, err)
+	}
+	return r.entry(key)
+}
+
+// logRow is a notification log row as claims read it.
+type logRow struct {
+	firing, resolved, pending, versions []byte
+	sentAt, expires, pendingAt          int64
+}
+
+func (r *logRow) dest() []any {
+	return []any{&r.firing, &r.resolved, &r.sentAt, &r.expires, &r.pending, &r.pendingAt, &r.versions}
+}
+
+// entry decodes the row; nil for a row that is a claim only (nothing was
+// notified yet).
+func (r *logRow) entry(key string) (*dispatch.LogEntry, error) {
+	if r.sentAt == 0 && len(r.firing) == 0 && len(r.resolved) == 0 && len(r.pending) == 0 {
+		return nil, nil
+	}
+	e := dispatch.LogEntry{Key: key, SentAt: fromNanos(r.sentAt), ExpiresAt: time.Unix(0, r.expires), PendingAt: fromNanos(r.pendingAt)}
+	var err error
+	if e.Firing, err = decodeFingerprints(r.firing); err != nil {
+		return nil, fmt.Errorf("notification log entry %q: %w", key, err)
+	}
+	if e.Resolved, err = decodeFingerprints(r.resolved); err != nil {
+		return nil, fmt.Errorf("notification log entry %q: %w", key, err)
+	}
+	if e.Pending, err = decodeFingerprints(r.pending); err != nil {
+		return nil, fmt.Errorf("notification log entry %q: %w", key, err)
+	}
+	if len(e.Pending) == 0 {
+		e.Pending = nil
+	}
+	if e.Versions, err = decodeVersions(r.versions); err != nil {
+		return nil, fmt.Errorf("notification log entry %q: %w", key, err)
+	}
+	return &e, nil
+}
+
+// querier is what claims run their statements on: a transaction, or the
+// fast pool.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// claimWrite runs f on PostgreSQL's fast pool, statement by statement
+// (each its own transaction; f's statements need not be atomic together),
+// and on SQLite as a write of the group commit. The caller's context
+// bounds it.
+func (s *DB) claimWrite(ctx context.Context, f func(querier) error) error {
+	if s.fast != nil {
+		return f(s.fast)
+	}
+	return s.Write(ctx, func(tx *sql.Tx) error { return f(tx) })
 }
 
 // RenewNotification implements dispatch.Claimer: it extends owner's lease
@@ -100,8 +145,8 @@ func (n nflog) ClaimNotification(ctx context.Context, key, owner string, lease t
 func (n nflog) RenewNotification(ctx context.Context, key, owner string, lease time.Duration) (bool, error) {
 	s := n.s
 	renewed := false
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(s.qNow(`UPDATE notification_log SET lease_until = {now} + ? WHERE key = ? AND owner = ?`),
+	err := s.claimWrite(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.qNow(`UPDATE notification_log SET lease_until = {now} + ? WHERE key = ? AND owner = ?`),
 			lease.Nanoseconds(), key, owner)
 		if err != nil {
 			return fmt.Errorf("renew the claim of %q: %w", key, err)
@@ -154,7 +199,11 @@ func (s *DB) TakeGroupLeases(ctx context.Context, owner string, take, release []
 	keys = append(append(keys, take...), release...)
 	slices.Sort(keys)
 	var held []string
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	write := s.Write
+	if s.fast != nil {
+		write = func(ctx context.Context, f func(*sql.Tx) error) error { return txOn(ctx, s.fast, f) }
+	}
+	err := write(ctx, func(tx *sql.Tx) error {
 		held = held[:0]
 		for _, key := range keys {
 			if slices.Contains(release, key) {
@@ -184,4 +233,17 @@ func (s *DB) TakeGroupLeases(ctx context.Context, owner string, take, release []
 		return nil, err
 	}
 	return held, nil
+}
+
+// txOn runs f in a transaction on db, committed if f succeeds.
+func txOn(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }

@@ -115,8 +115,21 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", shown, err)
 	}
+	// Claims, their renewals and the group leases go through a pool of
+	// their own that does not wait for the WAL to be flushed: a claim
+	// that a crash of the database loses is one whose lease ran out, and
+	// they are most of the writes of replicas that share the database.
+	fastCfg := cfg.Copy()
+	fastCfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	fastPool, err := pgxpool.NewWithConfig(ctx, fastCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s: %w", shown, err)
+	}
 	db := stdlib.OpenDBFromPool(pool)
-	s := &DB{db: db, read: db, path: shown, postgres: true, closePG: pool.Close, metrics: newDBMetrics("postgres")}
+	fast := stdlib.OpenDBFromPool(fastPool)
+	s := &DB{db: db, read: db, fast: fast, path: shown, postgres: true,
+		closePG: func() { pool.Close(); fastPool.Close() }, metrics: newDBMetrics("postgres")}
 	if err := db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect to %s: %w", shown, err)

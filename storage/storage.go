@@ -30,6 +30,9 @@ type DB struct {
 	// notification log's writes, which have a deadline.
 	db   *sql.DB
 	read *sql.DB
+	// fast, on PostgreSQL, runs the claims and leases: commits that do
+	// not wait for the WAL's flush (see openPostgres); nil on SQLite.
+	fast *sql.DB
 	lock *os.File
 	path string
 	// postgres is set for a PostgreSQL database: queries are written with
@@ -303,6 +306,9 @@ func (s *DB) Close() error {
 	err = errors.Join(err, s.db.Close())
 	if s.read != nil && s.read != s.db {
 		err = errors.Join(err, s.read.Close())
+	}
+	if s.fast != nil {
+		err = errors.Join(err, s.fast.Close())
 	}
 	if s.lock != nil {
 		err = errors.Join(err, s.lock.Close())

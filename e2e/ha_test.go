@@ -457,6 +457,15 @@ func TestHARuleGroupsEvaluatedOnce(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(owners), 2, "the groups are spread over the replicas: %v", owners)
 
+	// The status page of any replica lists every replica and its groups.
+	code, page, err := testutil.Get(replicas[0].url + "/status")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	for i, r := range replicas {
+		require.Contains(t, string(page), r.name(t), "replica %d on the status page", i)
+	}
+	require.Equal(t, groups, strings.Count(string(page), "rules.yml;g"), "each group once, under its replica")
+
 	// Kill the replica that evaluates most groups; measure the takeover.
 	victim := 0
 	for i, n := range owners {

@@ -90,6 +90,11 @@ type statusData struct {
 	CanTest                      bool
 	Datasources                  []uiDatasource
 	Test                         *receiverTest
+	// Clustered is set when replicas share the database; Replicas lists
+	// the live ones, or ClusterError says why they cannot be read.
+	Clustered    bool
+	Replicas     []Peer
+	ClusterError string
 }
 
 type uiDatasource struct {
@@ -122,6 +127,14 @@ func (u *ui) renderStatus(w http.ResponseWriter, r *http.Request, code int, test
 	}
 	if o.Rules != nil {
 		d.Datasources = datasourceHealth(o.Rules.Groups())
+	}
+	if o.Cluster != nil {
+		d.Clustered = true
+		_, peers, err := o.Cluster(r.Context())
+		if err != nil {
+			d.ClusterError = "reading the replicas failed: " + err.Error()
+		}
+		d.Replicas = peers
 	}
 	u.render(w, r, code, "status", pageData{Title: "Status", Nav: "status", Data: d})
 }

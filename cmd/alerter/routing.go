@@ -311,8 +311,8 @@ type routingOptions struct {
 	silenceSync time.Duration
 	// shared is set when replicas share db.
 	shared bool
-	reg         prometheus.Registerer
-	logger      *slog.Logger
+	reg    prometheus.Registerer
+	logger *slog.Logger
 }
 
 // newRouting opens the long-lived routing state from opts.db.

@@ -283,7 +283,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		db: db, data: dataLifetime{flags.dataRetention, flags.maintenance}, limits: flags.limits,
 		holdUntil: time.Now().Add(max(flags.startDelay, settleDelay(flags.storageURL))), alertsGC: flags.alertsGC,
 		silenceSync: silenceSyncInterval(flags.storageURL), shared: flags.storageURL != "",
-		reg:         reg, logger: logger.With("component", "dispatch"),
+		reg: reg, logger: logger.With("component", "dispatch"),
 	})
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ var columns = map[string][]string{
 	"rules": {"evaluations", "missed_pct", "late_pct", "cpu_s_per_1k_evals", "peak_rss_mib", "alerts_posted_to_notifier", "notifications"},
 	"ingest": {"ingest_alerts_per_s", "e2e_p50_ms", "e2e_p99_ms", "all_delivered_s", "cpu_s_per_1k_alerts",
 		"peak_rss_mib", "delivered", "expected", "silences_per_s", "notifications", "duplicates", "peak_rss_max_mib",
-		"xacts_per_alert", "xacts_per_notification", "pg_idle_xacts_per_s", "storage_commits", "claims_won", "claims_lost"},
+		"xacts_per_alert", "xacts_per_notification", "pg_idle_xacts_per_s", "storage_commits", "claims_won", "claims_lost", "claims_failed"},
 }
 
 // writeSummary prints, per scenario, a Markdown table of each figure's

@@ -372,13 +372,19 @@ func (g *Group) send(ctx context.Context, ts, sentAt time.Time) {
 
 // restoreStates gives each alerting rule the alerts saved under its key.
 func (g *Group) restoreStates(states []RuleAlerts) {
+	g.restoreRules(states, false)
+}
+
+// restoreRules gives the alerting rules the alerts of states; with every,
+// a rule states do not name is left with none (else it keeps its own).
+func (g *Group) restoreRules(states []RuleAlerts, every bool) {
 	byKey := make(map[string][]Alert, len(states))
 	for _, s := range states {
 		byKey[s.RuleKey] = s.Alerts
 	}
 	for i, r := range g.rules {
 		if ar, ok := r.(*AlertingRule); ok {
-			if alerts, ok := byKey[g.ruleKeys[i]]; ok {
+			if alerts, ok := byKey[g.ruleKeys[i]]; ok || every {
 				ar.restore(alerts)
 			}
 		}

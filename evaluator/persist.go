@@ -113,24 +113,9 @@ func (g *Group) owned(ctx context.Context) bool {
 			g.sh.logger.Error("Reading the alert states of a group taken over failed; evaluated once they are read", "group", g.key, "err", err)
 			return false
 		}
-		g.takeOver(states)
+		g.restoreRules(states, true)
 	}
 	g.term = term
 	g.sh.logger.Info("This replica evaluates the rule group now", "group", g.key, "term", term)
 	return true
-}
-
-// takeOver replaces the alerts of every alerting rule by states (none for
-// a rule states do not name).
-func (g *Group) takeOver(states []RuleAlerts) {
-	byKey := make(map[string][]Alert, len(states))
-	for _, s := range states {
-		byKey[s.RuleKey] = s.Alerts
-	}
-	for i, r := range g.rules {
-		if ar, ok := r.(*AlertingRule); ok {
-			ar.restore(byKey[g.ruleKeys[i]])
-		}
-	}
-	g.saved = g.current()
 }

@@ -283,15 +283,7 @@ func (s *DB) migrate(ctx context.Context) error {
 
 // tx runs f in a transaction, committed if f succeeds.
 func (s *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return txOn(ctx, s.db, f)
 }
 
 // readConns bounds the read-only connections.

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/internal/testutil"
+	"github.com/alerter/alerter/storage"
 )
 
 // TestWantedSpreadsAndMovesLittle: rendezvous hashing spreads groups
@@ -33,4 +38,51 @@ func TestWantedSpreadsAndMovesLittle(t *testing.T) {
 		}
 	}
 	require.InDelta(t, groups/4, moved, groups/4*0.25, "the joining replica takes its share")
+}
+
+// TestMembershipBalancesGroups: two replicas on one database divide ten
+// rule groups, each owned by exactly one; a replica is ready once it has
+// joined; when one leaves, the other takes its groups at its next
+// heartbeat.
+func TestMembershipBalancesGroups(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, testutil.PostgresSchema(t))
+	require.NoError(t, err)
+	defer db.Close()
+	var keys []string
+	for i := range 10 {
+		keys = append(keys, fmt.Sprintf("rules.yml;g%d", i))
+	}
+	logger := slog.New(slog.DiscardHandler)
+	a, b := newMembership(db, "a:9095", logger, nil), newMembership(db, "b:9095", logger, nil)
+	a.groups, b.groups = func() []string { return keys }, func() []string { return keys }
+	require.False(t, a.ready(), "not ready before its first heartbeat")
+	for range 3 { // both joined, then each takes what it wants
+		require.NoError(t, a.tick(ctx))
+		require.NoError(t, b.tick(ctx))
+	}
+	require.True(t, a.ready())
+	owned := map[string]int{}
+	for _, k := range keys {
+		oa, _ := a.Owns(k)
+		ob, _ := b.Owns(k)
+		require.NotEqual(t, oa, ob, "group %s is owned by exactly one replica", k)
+		if oa {
+			owned["a"]++
+		} else {
+			owned["b"]++
+		}
+	}
+	require.Len(t, owned, 2, "both replicas own groups: %v", owned)
+	_, peers, err := a.cluster(ctx)
+	require.NoError(t, err)
+	require.Len(t, peers, 2)
+	require.Equal(t, 10, len(peers[0].Groups)+len(peers[1].Groups), "the status lists every group under its replica")
+
+	a.leave(ctx)
+	require.NoError(t, b.tick(ctx))
+	for _, k := range keys {
+		ok, _ := b.Owns(k)
+		require.True(t, ok, "b took %s over when a left", k)
+	}
 }

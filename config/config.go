@@ -45,6 +45,8 @@ type Config struct {
 	Datasources []Datasource `yaml:"datasources"`
 	RuleFiles   []string     `yaml:"rule_files"`
 	Templates   []string     `yaml:"templates"`
+	// Storage is where the state lives; read at start only.
+	Storage Storage `yaml:"storage"`
 
 	// The Alertmanager sections as written; Routing is what they decode to.
 	Route             yaml.Node `yaml:"route"`
@@ -61,6 +63,17 @@ type Config struct {
 	// which relative paths are resolved.
 	Path string `yaml:"-"`
 	Dir  string `yaml:"-"`
+}
+
+// Storage names a PostgreSQL database for the state, as --storage.url
+// does (the flag wins); without one the state is in SQLite under
+// --storage.path.
+type Storage struct {
+	// URL is a postgres:// or postgresql:// URL.
+	URL string `yaml:"url"`
+	// PasswordFile holds the database password (the file's content, a
+	// trailing newline dropped), for a URL that has none.
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Global holds settings that apply everywhere.
@@ -225,6 +238,12 @@ func (c *Config) validate() []error {
 			errs = append(errs, fmt.Errorf("datasource %d: name %q is used twice", i+1, ds.Name))
 		}
 		names[ds.Name] = true
+	}
+	if u := c.Storage.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		errs = append(errs, fmt.Errorf("storage.url: want a postgres:// or postgresql:// URL, not %s", redactURL(u)))
+	}
+	if c.Storage.PasswordFile != "" {
+		c.Storage.PasswordFile = resolvePath(c.Dir, c.Storage.PasswordFile)
 	}
 	for _, pat := range append(slices.Clone(c.RuleFiles), c.Templates...) {
 		if _, err := filepath.Match(pat, ""); err != nil {

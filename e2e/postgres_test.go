@@ -145,3 +145,24 @@ func TestPostgresReplicasListEachOther(t *testing.T) {
 		return len(get(b).Cluster.Peers) == 1
 	}, "a stopped replica is still listed")
 }
+
+// TestPostgresURLFromConfig: storage.url in alerter.yml (no flag) puts the
+// state in PostgreSQL, with storage.password_file for the password; the
+// process is a replica of the cluster.
+func TestPostgresURLFromConfig(t *testing.T) {
+	t.Parallel()
+	dbURL := testutil.PostgresSchema(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pw"), []byte("unused-with-trust\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerter.yml"), []byte("storage:\n  url: '"+dbURL+"'\n  password_file: pw\n"+
+		"route: {receiver: none}\nreceivers: [{name: none}]\n"), 0o600))
+	addr := testutil.FreeAddr(t)
+	p := testutil.Start(t, testutil.AlerterBinary(t), "--config.file="+filepath.Join(dir, "alerter.yml"),
+		"--storage.path="+t.TempDir(), "--web.listen-address="+addr)
+	testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
+	code, body, err := testutil.Get("http://" + addr + "/api/v2/status")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(body), `"status":"ready"`, "a replica of the cluster: %s", body)
+	require.NotContains(t, p.Output(), "unused-with-trust", "the password is never logged")
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -85,4 +88,23 @@ func TestMembershipBalancesGroups(t *testing.T) {
 		ok, _ := b.Owns(k)
 		require.True(t, ok, "b took %s over when a left", k)
 	}
+}
+
+// TestStoragePasswordFile: the config's storage.password_file fills in the
+// password of a URL that has none; a URL with one keeps it.
+func TestStoragePasswordFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(f, []byte("s3cr:et/\n"), 0o600))
+	got, err := withPassword("postgres://alerter@db:5432/alerter?sslmode=require", f)
+	require.NoError(t, err)
+	u, err := url.Parse(got)
+	require.NoError(t, err)
+	pw, _ := u.User.Password()
+	require.Equal(t, "s3cr:et/", pw)
+	require.Equal(t, "alerter", u.User.Username())
+	got, err = withPassword("postgres://alerter:given@db/alerter", f)
+	require.NoError(t, err)
+	require.Equal(t, "postgres://alerter:given@db/alerter", got)
+	_, err = withPassword("postgres://db/alerter", filepath.Join(t.TempDir(), "missing"))
+	require.ErrorContains(t, err, "storage.password_file")
 }

@@ -244,10 +244,18 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if flags.storageURL == "" {
+		flags.storageURL = first.cfg.Storage.URL
+	}
 	target := flags.storagePath
 	if flags.storageURL != "" {
 		if !storage.IsURL(flags.storageURL) {
 			return fmt.Errorf("--storage.url: want a postgres:// or postgresql:// URL")
+		}
+		if pf := first.cfg.Storage.PasswordFile; pf != "" {
+			if flags.storageURL, err = withPassword(flags.storageURL, pf); err != nil {
+				return err
+			}
 		}
 		target = flags.storageURL
 	}
@@ -361,6 +369,28 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// withPassword returns the database URL rawURL with the password read
+// from file, unless it has one.
+func withPassword(rawURL, file string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", errors.New("storage URL: cannot be parsed")
+	}
+	if _, has := u.User.Password(); has {
+		return rawURL, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("storage.password_file: %w", err)
+	}
+	user := "postgres"
+	if u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, strings.TrimRight(string(b), "\r\n"))
+	return u.String(), nil
 }
 
 // listen opens the listener (so that a port in use is a start-up error)

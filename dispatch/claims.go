@@ -44,10 +44,12 @@ type Claimer interface {
 	// RenewNotification extends owner's lease on key to lease from now
 	// (0: ends it), and reports false if owner does not hold it.
 	RenewNotification(ctx context.Context, key, owner string, lease time.Duration) (bool, error)
-	// PeekNotification returns the entry of key as shared (nil: none),
-	// claiming nothing: most flushes find nothing to send, and need no
-	// claim.
-	PeekNotification(ctx context.Context, key string) (*LogEntry, error)
+	// PeekNotification returns the entry of key as shared (Entry; nil:
+	// none), and who holds its claim for how much longer (Holder and
+	// Remaining; Won is not set), claiming nothing: most flushes find
+	// nothing to send and need no claim, and one that waits for another
+	// replica's claim watches it by reading.
+	PeekNotification(ctx context.Context, key string) (Claim, error)
 }
 
 // ClaimOptions set how long a claim lasts.
@@ -156,10 +158,11 @@ type heldClaim struct {
 var errLeaseLost = errors.New("the claim's lease could not be renewed: stopped before another replica can take over")
 
 // claim waits until this replica holds the log entry of key, or ctx ends.
-// It returns the claim and the entry as shared, or false when it could
-// not claim (the database unreachable, or ctx ended while another replica
-// held the entry).
-func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Duration, now time.Time) (*heldClaim, *LogEntry, bool) {
+// It returns the claim and the entry as shared; or no claim and true when,
+// while another replica held the claim, the entry came to need nothing
+// (done); or false when it could not claim (the database unreachable, or
+// ctx ended while another replica held the entry).
+func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Duration, now time.Time, done func(*LogEntry) bool) (*heldClaim, *LogEntry, bool) {
 	sh := l.shared
 	owner := sh.replica + "/" + strconv.FormatUint(sh.seq.Add(1), 10)
 	wait := 50 * time.Millisecond
@@ -189,42 +192,53 @@ func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Dur
 			return sh.hold(ctx, key, owner, start), c.Entry, true
 		}
 		sh.metrics.claims.WithLabelValues("lost").Inc()
-		// The holder usually ends its claim within milliseconds; one that
-		// died ends it when its lease runs out.
-		pause := min(wait, max(c.Remaining, 0)+10*time.Millisecond)
-		wait = min(2*wait, time.Second)
-		// A claim won with the flush's deadline nearly passed would send
-		// and give up before the receiver answers (and the receiver may
-		// get it twice): leave the notification to the next flush, which
-		// comes at once after a long one.
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < pause+sh.opts.Lease/2 {
-			return nil, nil, false
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, false
-		case <-t.C:
+		// Watch the holder's claim by reading the entry (no write): it
+		// usually confirms within milliseconds, and then there is
+		// nothing to send; one that died lets its lease run out, and the
+		// entry is claimed again.
+		for c.Remaining > 0 {
+			pause := min(wait, c.Remaining+10*time.Millisecond)
+			wait = min(2*wait, time.Second)
+			// A claim won with the flush's deadline nearly passed would
+			// send and give up before the receiver answers (and the
+			// receiver may get it twice): leave the notification to the
+			// next flush, which comes at once after a long one.
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < pause+sh.opts.Lease/2 {
+				return nil, nil, false
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, nil, false
+			case <-t.C:
+			}
+			var ok bool
+			if c, ok = l.peek(ctx, key); !ok {
+				return nil, nil, false
+			}
+			if done(c.Entry) {
+				return nil, c.Entry, true
+			}
 		}
 	}
 }
 
 // peek returns the entry of key as shared, claiming nothing; false when
 // the database did not answer (nothing is decided then).
-func (l *NotificationLog) peek(ctx context.Context, key string) (*LogEntry, bool) {
+func (l *NotificationLog) peek(ctx context.Context, key string) (Claim, bool) {
 	sh := l.shared
 	start := time.Now()
-	e, err := sh.claimer.PeekNotification(ctx, key)
+	c, err := sh.claimer.PeekNotification(ctx, key)
 	sh.metrics.latency.WithLabelValues("peek").Observe(time.Since(start).Seconds())
 	if err != nil {
 		sh.metrics.claims.WithLabelValues("failed").Inc()
 		if ctx.Err() == nil && !sh.failing.Swap(true) {
 			sh.logger.Error("Reading a notification log entry from the shared database failed: nothing is sent until it answers", "key", key, "err", err)
 		}
-		return nil, false
+		return Claim{}, false
 	}
-	return e, true
+	return c, true
 }
 
 // hold starts renewing a claim won at start (by the local clock, before

@@ -71,17 +71,20 @@ func (c *memClaimer) RenewNotification(_ context.Context, key, owner string, lea
 	return true, nil
 }
 
-func (c *memClaimer) PeekNotification(_ context.Context, key string) (*LogEntry, error) {
+func (c *memClaimer) PeekNotification(_ context.Context, key string) (Claim, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down {
-		return nil, errDown
+		return Claim{}, errDown
 	}
-	e, ok := c.p.get(key)
-	if !ok {
-		return nil, nil
+	var out Claim
+	if cl, ok := c.claims[key]; ok {
+		out.Holder, out.Remaining = cl.owner, time.Until(cl.until)
 	}
-	return &e, nil
+	if e, ok := c.p.get(key); ok {
+		out.Entry = &e
+	}
+	return out, nil
 }
 
 // release ends the claims that written entries name, as storage's write does.

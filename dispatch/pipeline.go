@@ -135,15 +135,21 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		// Replicas share the log: decide on the entry as the database
 		// holds it, and send only while holding its claim. Most flushes
 		// have nothing to send; they read the entry and claim nothing.
+		nothingDue := func(e *LogEntry) bool {
+			return !staleView(e, fs) && needsUpdate(e, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification
+		}
 		peeked, ok := d.log.peek(ctx, key)
-		if !ok || staleView(peeked, fs) {
+		if !ok || staleView(peeked.Entry, fs) {
 			return false
 		}
-		if needsUpdate(peeked, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification {
+		if nothingDue(peeked.Entry) {
 			return true
 		}
-		if hc, prev, ok = d.log.claim(ctx, key, expiry, now); !ok {
+		if hc, prev, ok = d.log.claim(ctx, key, expiry, now, nothingDue); !ok {
 			return false
+		}
+		if hc == nil {
+			return true // another replica sent it meanwhile
 		}
 		ctx = hc.ctx
 	}

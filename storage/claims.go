@@ -72,18 +72,25 @@ func (n nflog) ClaimNotification(ctx context.Context, key, owner string, lease t
 }
 
 // PeekNotification implements dispatch.Claimer: the entry of key as the
-// database holds it, nil if none; it claims nothing.
-func (n nflog) PeekNotification(ctx context.Context, key string) (*dispatch.LogEntry, error) {
-	var r logRow
-	err := n.s.read.QueryRowContext(ctx, n.s.q(`SELECT firing, resolved, sent_at, expires_at, pending, pending_at, versions
-		FROM notification_log WHERE key = ?`), key).Scan(r.dest()...)
+// database holds it (nil if none) and its claim's holder and remaining
+// lease; it claims nothing.
+func (n nflog) PeekNotification(ctx context.Context, key string) (dispatch.Claim, error) {
+	var (
+		r         logRow
+		c         dispatch.Claim
+		remaining int64
+	)
+	err := n.s.read.QueryRowContext(ctx, n.s.qNow(`SELECT firing, resolved, sent_at, expires_at, pending, pending_at, versions,
+		owner, lease_until - {now} FROM notification_log WHERE key = ?`), key).Scan(append(r.dest(), &c.Holder, &remaining)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return c, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read notification log entry %q: %w", key, err)
+		return c, fmt.Errorf("read notification log entry %q: %w", key, err)
 	}
-	return r.entry(key)
+	c.Remaining = time.Duration(remaining)
+	c.Entry, err = r.entry(key)
+	return c, err
 }
 
 // logRow is a notification log row as claims read it.

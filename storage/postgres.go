@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -98,6 +99,11 @@ var pgMigrations = []string{
 	CREATE INDEX alerts_txid ON alerts (txid)`,
 }
 
+// pgPoolConns is the size of each of a replica's two connection pools,
+// unless its URL sets pool_max_conns: three replicas use 60 of
+// PostgreSQL's default 100 connections.
+const pgPoolConns = 10
+
 // migrationLock is the key of the advisory lock that serialises schema
 // migrations of replicas starting at once.
 const migrationLock = 0x616c65727465 // "alerte"
@@ -119,6 +125,12 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	// their own that does not wait for the WAL to be flushed: a claim
 	// that a crash of the database loses is one whose lease ran out, and
 	// they are most of the writes of replicas that share the database.
+	// pgx's default (four connections, or one per CPU) starves a replica
+	// flushing thousands of groups at once: renewals then wait behind
+	// claims, and leases run out. Unless the URL sets pool_max_conns.
+	if !strings.Contains(rawURL, "pool_max_conns") {
+		cfg.MaxConns = pgPoolConns
+	}
 	fastCfg := cfg.Copy()
 	fastCfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	fastPool, err := pgxpool.NewWithConfig(ctx, fastCfg)

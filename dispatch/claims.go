@@ -152,17 +152,21 @@ type heldClaim struct {
 	done     sync.WaitGroup
 	stopOnce sync.Once
 	lost     bool
+	// release frees the send's deadline timer (end calls it).
+	release context.CancelFunc
 }
 
 // errLeaseLost ends a notification whose claim could not be renewed.
 var errLeaseLost = errors.New("the claim's lease could not be renewed: stopped before another replica can take over")
 
-// claim waits until this replica holds the log entry of key, or ctx ends.
+// claim waits until this replica holds the log entry of key, or ctx ends;
+// the claim's context (the send's) is derived from sendCtx and lasts at
+// most sendTime from when the claim is won.
 // It returns the claim and the entry as shared; or no claim and true when,
 // while another replica held the claim, the entry came to need nothing
 // (done); or false when it could not claim (the database unreachable, or
 // ctx ended while another replica held the entry).
-func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Duration, now time.Time, done func(*LogEntry) bool) (*heldClaim, *LogEntry, bool) {
+func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Duration, now time.Time, done func(*LogEntry) bool, sendCtx context.Context, sendTime time.Duration) (*heldClaim, *LogEntry, bool) {
 	sh := l.shared
 	owner := sh.replica + "/" + strconv.FormatUint(sh.seq.Add(1), 10)
 	wait := 50 * time.Millisecond
@@ -189,7 +193,10 @@ func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Dur
 				delete(l.entries, key)
 			}
 			l.mu.Unlock()
-			return sh.hold(ctx, key, owner, start), c.Entry, true
+			sctx, cancel := context.WithTimeout(sendCtx, sendTime)
+			hc := sh.hold(sctx, key, owner, start)
+			hc.release = cancel
+			return hc, c.Entry, true
 		}
 		sh.metrics.claims.WithLabelValues("lost").Inc()
 		// Watch the holder's claim by reading the entry (no write): it
@@ -285,6 +292,9 @@ func (sh *sharing) hold(ctx context.Context, key, owner string, start time.Time)
 func (hc *heldClaim) end(confirmed bool) bool {
 	lost := hc.stopRenewing()
 	hc.cancel(nil)
+	if hc.release != nil {
+		hc.release()
+	}
 	if !confirmed {
 		ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
 		defer cancel()

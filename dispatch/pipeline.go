@@ -145,7 +145,16 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		if nothingDue(peeked.Entry) {
 			return true
 		}
-		if hc, prev, ok = d.log.claim(ctx, key, expiry, now, nothingDue); !ok {
+		// The send gets a flush's time from when the claim is won, not
+		// what the wait for the database left of it (a send cut short
+		// after the receiver took it is sent again by the next claimant);
+		// a reload or shutdown still ends it, and so does the lease.
+		sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancelSend()
+		stopSend := context.AfterFunc(d.ctx, cancelSend)
+		defer stopSend()
+		sendTime := max(ag.route.Opts.GroupInterval, d.minFlushTimeout)
+		if hc, prev, ok = d.log.claim(ctx, key, expiry, now, nothingDue, sendCtx, sendTime); !ok {
 			return false
 		}
 		if hc == nil {

@@ -232,10 +232,11 @@ func TestReplicaWithStaleViewDoesNotRefire(t *testing.T) {
 		require.Len(t, rec.all(), 2, "a notifies the firing and the resolve")
 
 		stale := replicaEnv(t, route, "c", p, c, &rec, nil)
+		// Its copy is the one received before the end (read from the
+		// database as the others wrote it, with their update time).
 		old := firing(start, "alertname", "A")
-		stale.put(old)
-		// Its copy is the one received before the end.
-		stale.store.shard(old.fp).alerts[old.fp].UpdatedAt = start
+		old.UpdatedAt = start
+		stale.store.Merge([]*Alert{old})
 		advance(12 * time.Second)
 		require.Len(t, rec.all(), 2, "c's older view notifies nothing: %+v", rec.all())
 

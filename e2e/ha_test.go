@@ -581,8 +581,16 @@ func TestHAReplicaCutOffStopsSending(t *testing.T) {
 	// with both does.
 	cut.Store(true)
 	time.Sleep(2 * time.Second)
+	aName := a.name(t)
 	cutAt := time.Now()
 	pg.Exec(t, `ALTER ROLE cut NOLOGIN`, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'cut'`)
+	// The window: a notification A claimed and may have delivered, and
+	// can no longer confirm; B sends it again when the claim's lease ran
+	// out.
+	window := map[string]bool{}
+	for _, n := range claimedBy(t, pg, aName) {
+		window[n+"/firing"] = true
+	}
 	time.Sleep(16 * time.Second)
 	held, ok := a.metric(leases)
 	require.True(t, ok, "A's /metrics answers")
@@ -614,7 +622,11 @@ func TestHAReplicaCutOffStopsSending(t *testing.T) {
 	}
 	sink.mu.Unlock()
 	for k, n := range sink.counts() {
-		require.Equal(t, 1, n, "%s notified once", k)
+		if window[k] && n == 2 {
+			t.Logf("%s notified twice: A claimed it before the cut and could not confirm it (the window)", k)
+			continue
+		}
+		require.Equal(t, 1, n, "%s notified once (claimed by A at the cut: %v)", k, window[k])
 	}
 	t.Logf("A's last notification came %v after the cut (claims' lease %v)", lastByA.Sub(cutAt).Round(time.Millisecond), claimLease)
 

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -319,6 +318,3 @@ func (hc *heldClaim) stopRenewing() bool {
 	})
 	return hc.lost
 }
-
-// String names the claim for messages.
-func (hc *heldClaim) String() string { return fmt.Sprintf("%s (%s)", hc.key, hc.owner) }

@@ -112,6 +112,12 @@ func (p sharedPersister) SaveNotificationLog(ctx context.Context, entries []LogE
 	return nil
 }
 
+// replicaRoute groups by alertname, waits a second and repeats hourly.
+func replicaRoute(groupInterval time.Duration) *config.Route {
+	return &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
+		GroupWait: dur(time.Second), GroupInterval: dur(groupInterval), RepeatInterval: dur(time.Hour)}
+}
+
 // replicaEnv is one replica: its own store, dispatcher and log, sharing the
 // persister and the claims with the others.
 func replicaEnv(t *testing.T, route *config.Route, name string, p *memPersister, c *memClaimer, rec *recorder, fn func(context.Context, *Batch) (bool, error)) *env {
@@ -128,8 +134,7 @@ func replicaEnv(t *testing.T, route *config.Route, name string, p *memPersister,
 // resolve) is sent by one of them.
 func TestReplicasSendEachNotificationOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
-			GroupWait: dur(time.Second), GroupInterval: dur(10 * time.Second), RepeatInterval: dur(time.Hour)}
+		route := replicaRoute(10 * time.Second)
 		p := newMemPersister()
 		c := newMemClaimer(p)
 		var rec recorder
@@ -161,8 +166,7 @@ func TestReplicasSendEachNotificationOnce(t *testing.T) {
 // run out: within the lease and a poll of the group's due time.
 func TestReplicaDyingMidSendIsReplaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
-			GroupWait: dur(time.Second), GroupInterval: dur(time.Minute), RepeatInterval: dur(time.Hour)}
+		route := replicaRoute(time.Minute)
 		p := newMemPersister()
 		c := newMemClaimer(p)
 		c.cutOff = "dead/"
@@ -194,8 +198,7 @@ func TestReplicaDyingMidSendIsReplaced(t *testing.T) {
 // claims nothing and sends nothing; it sends once the database is back.
 func TestReplicaCutOffSendsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
-			GroupWait: dur(time.Second), GroupInterval: dur(5 * time.Second), RepeatInterval: dur(time.Hour)}
+		route := replicaRoute(5 * time.Second)
 		p := newMemPersister()
 		c := newMemClaimer(p)
 		c.down = true
@@ -218,8 +221,7 @@ func TestReplicaCutOffSendsNothing(t *testing.T) {
 // update), c notifies it.
 func TestReplicaWithStaleViewDoesNotRefire(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		route := &config.Route{Receiver: "r", GroupBy: []model.LabelName{"alertname"},
-			GroupWait: dur(time.Second), GroupInterval: dur(5 * time.Second), RepeatInterval: dur(time.Hour)}
+		route := replicaRoute(5 * time.Second)
 		p := newMemPersister()
 		c := newMemClaimer(p)
 		var rec recorder

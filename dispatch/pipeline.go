@@ -142,7 +142,7 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		if !ok || staleView(peeked.Entry, fs) {
 			return false
 		}
-		if nothingDue(peeked.Entry) {
+		if needsUpdate(peeked.Entry, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification {
 			return true
 		}
 		// The send gets a flush's time from when the claim is won, not

@@ -205,6 +205,10 @@ func (s *DB) TakeGroupLeases(ctx context.Context, owner string, take, release []
 	keys := make([]string, 0, len(take)+len(release))
 	keys = append(append(keys, take...), release...)
 	slices.Sort(keys)
+	releasing := make(map[string]bool, len(release))
+	for _, k := range release {
+		releasing[k] = true
+	}
 	var held []string
 	write := s.Write
 	if s.fast != nil {
@@ -213,7 +217,7 @@ func (s *DB) TakeGroupLeases(ctx context.Context, owner string, take, release []
 	err := write(ctx, func(tx *sql.Tx) error {
 		held = held[:0]
 		for _, key := range keys {
-			if slices.Contains(release, key) {
+			if releasing[key] {
 				// Free from now: the replica that wants it takes it at
 				// once; the others wait as for any lease that ran out.
 				if _, err := tx.Exec(s.qNow(`UPDATE group_leases SET owner = '', lease_until = {now} WHERE group_key = ? AND owner = ?`), key, owner); err != nil {

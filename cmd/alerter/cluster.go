@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,8 +209,10 @@ func (m *membership) balance(ctx context.Context, start time.Time) error {
 		byKey[l.Key] = l
 	}
 	var take, release []string
+	configured := make(map[string]bool, len(keys))
 	m.mu.Lock()
 	for _, key := range keys {
+		configured[key] = true
 		l, has := byKey[key]
 		if has {
 			delete(m.unclaimed, key)
@@ -228,7 +229,7 @@ func (m *membership) balance(ctx context.Context, start time.Time) error {
 		}
 	}
 	for key := range m.unclaimed {
-		if !slices.Contains(keys, key) {
+		if !configured[key] {
 			delete(m.unclaimed, key)
 		}
 	}
@@ -253,8 +254,12 @@ func (m *membership) balance(ctx context.Context, start time.Time) error {
 		m.term++
 		next[key] = heldLease{until: until, term: m.term}
 	}
+	given := make(map[string]bool, len(release))
+	for _, key := range release {
+		given[key] = true
+	}
 	for key := range m.held {
-		if _, ok := next[key]; !ok && !slices.Contains(release, key) {
+		if _, ok := next[key]; !ok && !given[key] {
 			m.leaseLosses.Inc()
 		}
 	}

@@ -245,7 +245,10 @@ func TestUISilenceLifecycle(t *testing.T) {
 	_, body = get(t, e.base+"/silences/"+id+"/edit")
 	require.Contains(t, body, `name="id" value="`+id+`"`)
 	require.Contains(t, body, `value="2h"`)
+	start := s.StartsAt.UTC().Format(formTime)
+	require.Contains(t, body, `name="startsAt" type="datetime-local" step="1" value="`+start+`"`)
 	form.Set("id", id)
+	form.Set("startsAt", start) // as the browser posts the edit form back
 	form.Set("duration", "3h")
 	resp, _ = post(t, e.base+"/silences", form, nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)

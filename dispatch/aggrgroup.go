@@ -41,6 +41,10 @@ type aggrGroup struct {
 	removed  bool // out of the dispatcher's map: no flush any more
 	// prevFlush is when the previous flush ran; only the flush uses it.
 	prevFlush time.Time
+	// owed holds, by notification log key, since when a notification has
+	// been owed in this replica's view while another replica is the
+	// group's preferred sender (see NotificationLog.prefers).
+	owed map[string]time.Time
 }
 
 // newAggrGroup returns a group; start arms its timer.
@@ -201,4 +205,28 @@ type GroupView struct {
 // route and labels, as notifications and the notification log carry it.
 func groupKey(r *Route, groupLabels model.LabelSet) string {
 	return r.Key + ":" + groupLabels.String()
+}
+
+// owedFor returns how long the notification of log key has been owed, in
+// the view of this replica, which is not the group's preferred sender: 0
+// the first time, when it starts counting.
+func (ag *aggrGroup) owedFor(key string, now time.Time) time.Duration {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	since, ok := ag.owed[key]
+	if !ok {
+		if ag.owed == nil {
+			ag.owed = map[string]time.Time{}
+		}
+		ag.owed[key] = now
+		return 0
+	}
+	return now.Sub(since)
+}
+
+// clearOwed records that the notification of key is not owed.
+func (ag *aggrGroup) clearOwed(key string) {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	delete(ag.owed, key)
 }

@@ -20,6 +20,17 @@ import (
 // others sent. The others wait for the claim to end and then find the
 // notification logged.
 //
+// So that the replicas do not all read and claim every notification, each
+// group has a preferred replica (ClaimOptions.Prefers: one of the live
+// replicas, by the group's key), which alone sends while it is alive. The
+// others are its backups: a notification their view of the log (read
+// from the database every half second) says is owed, they claim only
+// once it has been owed for ClaimOptions.Backstop, and send it then if it
+// is still due (a preferred replica that is alive but does not send: a
+// configuration without the route, a receiver it cannot reach). When the
+// preferred replica dies, the live replicas pick another preferred one
+// for its groups.
+//
 // The one window for a duplicate: the sender dies after the receiver took
 // the notification and before its log entry was written; another replica
 // claims the entry when the lease has run out and sends again (once).
@@ -45,10 +56,13 @@ type Claimer interface {
 	RenewNotification(ctx context.Context, key, owner string, lease time.Duration) (bool, error)
 	// PeekNotification returns the entry of key as shared (Entry; nil:
 	// none), and who holds its claim for how much longer (Holder and
-	// Remaining; Won is not set), claiming nothing: most flushes find
-	// nothing to send and need no claim, and one that waits for another
-	// replica's claim watches it by reading.
+	// Remaining; Won is not set), claiming nothing: a flush that waits
+	// for another replica's claim watches it by reading.
 	PeekNotification(ctx context.Context, key string) (Claim, error)
+	// LogChangedSince returns the entries written since cursor (a claim
+	// alone is not an entry), and the cursor to ask from next time. It
+	// may return an entry again.
+	LogChangedSince(ctx context.Context, cursor int64) ([]LogEntry, int64, error)
 }
 
 // ClaimOptions set how long a claim lasts.
@@ -59,6 +73,16 @@ type ClaimOptions struct {
 	// Margin is how long before its lease can have run out a sender stops
 	// sending. Default 2s.
 	Margin time.Duration
+	// Prefers reports whether this replica is the preferred sender of a
+	// group (by its key); nil: every replica is.
+	Prefers func(groupKey string) bool
+	// Backstop is how long a notification is owed, in a backup's view,
+	// before the backup claims it and sends it if it is still due.
+	// Default three leases: a busy preferred replica is slow, not gone
+	// (one that is gone is not preferred any more once the others see
+	// its heartbeats stop), and backups that claim what it is about to
+	// send make it slower.
+	Backstop time.Duration
 }
 
 // sharing is what a NotificationLog shared between replicas needs.
@@ -74,9 +98,10 @@ type sharing struct {
 
 // ClaimMetrics count the claims of notifications.
 type ClaimMetrics struct {
-	claims  *prometheus.CounterVec
-	losses  prometheus.Counter
-	latency *prometheus.HistogramVec
+	claims    *prometheus.CounterVec
+	losses    prometheus.Counter
+	backstops prometheus.Counter
+	latency   *prometheus.HistogramVec
 }
 
 // NewClaimMetrics registers the claim metrics with reg (nil: unregistered).
@@ -90,6 +115,10 @@ func NewClaimMetrics(reg prometheus.Registerer) *ClaimMetrics {
 			Name: "alerter_notification_claim_losses_total",
 			Help: "Notifications stopped because their claim's lease could not be renewed (the database unreachable, or another replica took it over).",
 		}),
+		backstops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alerter_notification_backstops_total",
+			Help: "Notifications this replica claimed though it is not their group's preferred sender, because its view of the shared log still owed them after the backstop delay. Rising while all replicas are up means a preferred replica does not send (a configuration that differs, a receiver it cannot reach).",
+		}),
 	}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "alerter_notification_claim_seconds",
@@ -100,7 +129,7 @@ func NewClaimMetrics(reg prometheus.Registerer) *ClaimMetrics {
 		m.claims.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.claims, m.losses, m.latency)
+		reg.MustRegister(m.claims, m.losses, m.backstops, m.latency)
 	}
 	return m
 }
@@ -114,6 +143,9 @@ func (l *NotificationLog) Share(c Claimer, replica string, opts ClaimOptions, m 
 	}
 	if opts.Margin <= 0 || opts.Margin >= opts.Lease {
 		opts.Margin = min(2*time.Second, opts.Lease/4)
+	}
+	if opts.Backstop <= 0 {
+		opts.Backstop = 3 * opts.Lease
 	}
 	if m == nil {
 		m = NewClaimMetrics(nil)
@@ -163,9 +195,10 @@ var errLeaseLost = errors.New("the claim's lease could not be renewed: stopped b
 // most sendTime from when the claim is won.
 // It returns the claim and the entry as shared; or no claim and true when,
 // while another replica held the claim, the entry came to need nothing
-// (done); or false when it could not claim (the database unreachable, or
-// ctx ended while another replica held the entry).
-func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Duration, now time.Time, done func(*LogEntry) bool, sendCtx context.Context, sendTime time.Duration) (*heldClaim, *LogEntry, bool) {
+// (done); or false when it could not claim (the database unreachable,
+// ctx ended while another replica held the entry, or another replica held
+// it and !watch).
+func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Duration, now time.Time, done func(*LogEntry) bool, watch bool, sendCtx context.Context, sendTime time.Duration) (*heldClaim, *LogEntry, bool) {
 	sh := l.shared
 	owner := sh.replica + "/" + strconv.FormatUint(sh.seq.Add(1), 10)
 	wait := 50 * time.Millisecond
@@ -198,6 +231,9 @@ func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Dur
 			return hc, c.Entry, true
 		}
 		sh.metrics.claims.WithLabelValues("lost").Inc()
+		if !watch {
+			return nil, nil, false
+		}
 		// Watch the holder's claim by reading the entry (no write): it
 		// usually confirms within milliseconds, and then there is
 		// nothing to send; one that died lets its lease run out, and the
@@ -228,6 +264,12 @@ func (l *NotificationLog) claim(ctx context.Context, key string, expiry time.Dur
 			}
 		}
 	}
+}
+
+// prefers reports whether this replica is the preferred sender of the
+// group with key groupKey (always, for a log of one process).
+func (l *NotificationLog) prefers(groupKey string) bool {
+	return l.shared == nil || l.shared.opts.Prefers == nil || l.shared.opts.Prefers(groupKey)
 }
 
 // peek returns the entry of key as shared, claiming nothing; false when

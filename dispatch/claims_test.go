@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,8 @@ type memClaimer struct {
 	// fails the renewals of one replica's claims (owner prefix).
 	down   bool
 	cutOff string
+	// claimsBy counts the claims made, by replica (owner up to "/").
+	claimsBy map[string]int
 }
 
 type memClaim struct {
@@ -33,7 +36,7 @@ type memClaim struct {
 }
 
 func newMemClaimer(p *memPersister) *memClaimer {
-	c := &memClaimer{p: p, claims: map[string]memClaim{}}
+	c := &memClaimer{p: p, claims: map[string]memClaim{}, claimsBy: map[string]int{}}
 	p.hook = nil
 	return c
 }
@@ -46,6 +49,8 @@ func (c *memClaimer) ClaimNotification(_ context.Context, key, owner string, lea
 	if c.down {
 		return Claim{}, errDown
 	}
+	replica, _, _ := strings.Cut(owner, "/")
+	c.claimsBy[replica]++
 	now := time.Now()
 	if cl, ok := c.claims[key]; ok && cl.owner != owner && cl.until.After(now) {
 		return Claim{Holder: cl.owner, Remaining: cl.until.Sub(now)}, nil
@@ -87,6 +92,26 @@ func (c *memClaimer) PeekNotification(_ context.Context, key string) (Claim, err
 	return out, nil
 }
 
+// LogChangedSince returns every entry: the cursor counts the reads, and
+// the log's merge skips what it holds.
+func (c *memClaimer) LogChangedSince(ctx context.Context, cursor int64) ([]LogEntry, int64, error) {
+	c.mu.Lock()
+	down := c.down
+	c.mu.Unlock()
+	if down {
+		return nil, cursor, errDown
+	}
+	es, err := c.p.LoadNotificationLog(ctx)
+	return es, cursor + 1, err
+}
+
+// claimsOf returns how many claims replica made.
+func (c *memClaimer) claimsOf(replica string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claimsBy[replica]
+}
+
 // release ends the claims that written entries name, as storage's write does.
 func (c *memClaimer) release(entries []LogEntry) {
 	c.mu.Lock()
@@ -119,14 +144,91 @@ func replicaRoute(groupInterval time.Duration) *config.Route {
 }
 
 // replicaEnv is one replica: its own store, dispatcher and log, sharing the
-// persister and the claims with the others.
+// persister and the claims with the others; every replica is a preferred
+// sender.
 func replicaEnv(t *testing.T, route *config.Route, name string, p *memPersister, c *memClaimer, rec *recorder, fn func(context.Context, *Batch) (bool, error)) *env {
+	t.Helper()
+	return replicaEnvWith(t, route, name, p, c, rec, fn, nil)
+}
+
+// replicaEnvWith is replicaEnv with the preferred senders that prefers
+// says (nil: all). The replica reads the shared log every half second.
+func replicaEnvWith(t *testing.T, route *config.Route, name string, p *memPersister, c *memClaimer, rec *recorder,
+	fn func(context.Context, *Batch) (bool, error), prefers func(string) bool) *env {
 	t.Helper()
 	l, err := NewNotificationLog(context.Background(), sharedPersister{p, c}, time.Hour)
 	require.NoError(t, err)
-	l.Share(c, name, ClaimOptions{Lease: 10 * time.Second, Margin: 2 * time.Second}, nil, nil)
+	l.Share(c, name, ClaimOptions{Lease: 10 * time.Second, Margin: 2 * time.Second, Prefers: prefers}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.RunSync(ctx, 500*time.Millisecond, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 	return newEnv(t, route, withLog(l), withIntegrations("r", Integration{Kind: "webhook", SendResolved: true,
 		Notifier: &fakeNotifier{name: name, rec: rec, fn: fn}}))
+}
+
+// TestOnlyThePreferredReplicaClaims: three replicas hold the same alerts;
+// a is the preferred sender of the group. a alone claims and sends each
+// notification; the others, which read what a logged, claim nothing, also
+// after the backstop delay.
+func TestOnlyThePreferredReplicaClaims(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		route := replicaRoute(5 * time.Second)
+		p := newMemPersister()
+		c := newMemClaimer(p)
+		var rec recorder
+		var envs []*env
+		for _, name := range []string{"a", "b", "c"} {
+			envs = append(envs, replicaEnvWith(t, route, name, p, c, &rec, nil, func(string) bool { return name == "a" }))
+		}
+		start := time.Now()
+		for _, e := range envs {
+			e.put(firing(start, "alertname", "A", "instance", "1"))
+		}
+		advance(7 * time.Second)
+		for _, e := range envs {
+			e.put(firing(start, "alertname", "A", "instance", "2"))
+		}
+		advance(30 * time.Second)
+		bs := rec.all()
+		require.Len(t, bs, 2, "the first notification and the update: %+v", bs)
+		for _, b := range bs {
+			require.Equal(t, "a", b.Integration)
+		}
+		require.Equal(t, 2, c.claimsOf("a"))
+		require.Zero(t, c.claimsOf("b")+c.claimsOf("c"), "the backups claim nothing: they read that a sent")
+	})
+}
+
+// TestBackupSendsWhatThePreferredDoesNot: the preferred replica of the
+// group is alive (for the others) but does not send it (it has no such
+// route); one backup sends each notification once it has been owed for the
+// backstop delay (three leases, 30s), at its next flush.
+func TestBackupSendsWhatThePreferredDoesNot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		route := replicaRoute(5 * time.Second)
+		p := newMemPersister()
+		c := newMemClaimer(p)
+		var rec recorder
+		var envs []*env
+		for _, name := range []string{"b", "c"} {
+			envs = append(envs, replicaEnvWith(t, route, name, p, c, &rec, nil, func(string) bool { return false }))
+		}
+		start := time.Now()
+		for _, e := range envs {
+			e.put(firing(start, "alertname", "A"))
+		}
+		advance(30 * time.Second)
+		require.Empty(t, rec.all(), "not before the backstop delay")
+		advance(20 * time.Second)
+		bs := rec.all()
+		require.Len(t, bs, 1, "one backup sends it: %+v", bs)
+		require.LessOrEqual(t, bs[0].At.Sub(start), 36*time.Second+time.Millisecond,
+			"at the first flush (group_interval 5s) after the backstop delay (30s) from the first flush (1s)")
+	})
 }
 
 // TestReplicasSendEachNotificationOnce: three replicas hold the same

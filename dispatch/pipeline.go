@@ -132,18 +132,33 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 	prev := d.log.Get(key)
 	var hc *heldClaim
 	if d.log.shared != nil {
-		// Replicas share the log: decide on the entry as the database
-		// holds it, and send only while holding its claim. Most flushes
-		// have nothing to send; they read the entry and claim nothing.
+		// Replicas share the log. This replica's view of it (its own
+		// entries, and the others' read every half second) says whether
+		// a notification is owed: most flushes have nothing to send, and
+		// read or write nothing. One that is owed is claimed, and decided
+		// again on the entry as the database holds it.
 		nothingDue := func(e *LogEntry) bool {
 			return !staleView(e, fs) && needsUpdate(e, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification
 		}
-		peeked, ok := d.log.peek(ctx, key)
-		if !ok || staleView(peeked.Entry, fs) {
+		if staleView(prev, fs) {
 			return false
 		}
-		if needsUpdate(peeked.Entry, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification {
+		if needsUpdate(prev, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification {
+			ag.clearOwed(key)
 			return true
+		}
+		backup := !d.log.prefers(ag.key)
+		if backup {
+			// Another replica sends. This one claims the notification
+			// only once it has been owed for the backstop delay; until
+			// then the group keeps its resolved alerts (false).
+			owed := ag.owedFor(key, now)
+			if owed < d.log.shared.opts.Backstop {
+				return false
+			}
+			d.log.shared.metrics.backstops.Inc()
+			d.logger.Debug("Notification still owed after the backstop delay: the group's preferred replica did not send it; this replica claims it",
+				"key", key, "owed_for", owed)
 		}
 		// The send gets a flush's time from when the claim is won, not
 		// what the wait for the database left of it (a send cut short
@@ -154,7 +169,12 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		stopSend := context.AfterFunc(d.ctx, cancelSend)
 		defer stopSend()
 		sendTime := max(ag.route.Opts.GroupInterval, d.minFlushTimeout)
-		if hc, prev, ok = d.log.claim(ctx, key, expiry, now, nothingDue, sendCtx, sendTime); !ok {
+		var ok bool
+		if hc, prev, ok = d.log.claim(ctx, key, expiry, now, nothingDue, !backup, sendCtx, sendTime); !ok {
+			if backup {
+				// Another replica is sending it: count again.
+				ag.clearOwed(key)
+			}
 			return false
 		}
 		if hc == nil {

@@ -49,29 +49,94 @@ func (s *Store) Merge(alerts []*Alert) {
 // ctx ends. A failed read is logged when it starts and when it ends, and
 // retried with the same cursor.
 func (s *Store) RunSync(ctx context.Context, src AlertSource, every time.Duration, logger *slog.Logger) {
+	poll(ctx, every, logger, "the alerts of the other replicas", func(cursor int64) (int64, error) {
+		alerts, next, err := src.AlertsChangedSince(ctx, cursor)
+		if err == nil && len(alerts) > 0 {
+			s.Merge(alerts)
+		}
+		return next, err
+	})
+}
+
+// RunSync reads the entries the other replicas sharing the log wrote into
+// this replica's view, every interval, until ctx ends: what it decides
+// whether a notification is owed by (a claim then decides on the entry
+// as shared). Without sharing it returns at once.
+func (l *NotificationLog) RunSync(ctx context.Context, every time.Duration, logger *slog.Logger) {
+	if l.shared == nil {
+		return
+	}
+	poll(ctx, every, logger, "the notification log of the other replicas", func(cursor int64) (int64, error) {
+		entries, next, err := l.shared.claimer.LogChangedSince(ctx, cursor)
+		if err == nil {
+			l.merge(entries)
+		}
+		return next, err
+	})
+}
+
+// merge takes entries read from the shared log into the local view,
+// unless the view holds the same one or a later one of the same key (this
+// replica's own write, read back by an older snapshot).
+func (l *NotificationLog) merge(entries []LogEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range entries {
+		e := &entries[i]
+		if old, ok := l.entries[e.Key]; ok && !newer(e, old) {
+			continue
+		}
+		l.entries[e.Key] = e
+	}
+}
+
+// newer reports whether entry e was written after old: its notification
+// or its intent (the write before a send) is later; at the same time (a
+// flush writes its intent and its confirmation with the flush's time), the
+// confirmation is the later write.
+func newer(e, old *LogEntry) bool {
+	te, to := latest(e), latest(old)
+	if !te.Equal(to) {
+		return te.After(to)
+	}
+	return isConfirmed(e) && !isConfirmed(old)
+}
+
+// latest is when e was last written: its notification or its intent.
+func latest(e *LogEntry) time.Time {
+	if e.PendingAt.After(e.SentAt) {
+		return e.PendingAt
+	}
+	return e.SentAt
+}
+
+// isConfirmed reports whether e's last write confirmed a notification.
+func isConfirmed(e *LogEntry) bool { return !e.SentAt.Before(e.PendingAt) }
+
+// poll calls read with a cursor every interval until ctx ends, and takes
+// the next cursor from it. A failed read (of what) is logged when it
+// starts and when it ends, and retried with the same cursor.
+func poll(ctx context.Context, every time.Duration, logger *slog.Logger, what string, read func(cursor int64) (int64, error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var cursor int64
 	failing := false
 	for {
-		alerts, next, err := src.AlertsChangedSince(ctx, cursor)
+		next, err := read(cursor)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
 			if !failing {
 				failing = true
-				logger.Error("Reading the alerts of the other replicas failed; retried", "err", err)
+				logger.Error("Reading "+what+" failed; retried", "err", err)
 			}
 		default:
 			if failing {
 				failing = false
-				logger.Info("Reading the alerts of the other replicas works again")
+				logger.Info("Reading " + what + " works again")
 			}
 			cursor = next
-			if len(alerts) > 0 {
-				s.Merge(alerts)
-			}
 		}
 		select {
 		case <-ctx.Done():

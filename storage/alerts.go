@@ -45,44 +45,50 @@ func (p alerts) LoadAlerts(ctx context.Context) ([]*dispatch.Alert, time.Time, e
 	return out, fromNanos(savedAt), nil
 }
 
-// touchTxid is, on PostgreSQL, the part of an upsert that records the
-// writing transaction, which AlertsChangedSince reads by.
-func (p alerts) touchTxid() string {
-	if p.s.postgres {
-		return ", txid = DEFAULT"
-	}
-	return ""
-}
-
 // AlertsChangedSince implements dispatch.AlertSource on PostgreSQL: the
-// alerts written by transactions from cursor on (their IDs), and as the
-// next cursor the oldest transaction still running. Every transaction
-// older than that has ended, so no write is missed whatever order the
-// writers commit in; those from it on are read again next time (Merge
-// skips what it holds). On SQLite, which one process holds, nothing.
+// alerts written since cursor (see changedSince); on SQLite, which one
+// process holds, nothing.
 func (p alerts) AlertsChangedSince(ctx context.Context, cursor int64) ([]*dispatch.Alert, int64, error) {
-	if !p.s.postgres {
-		return nil, cursor, nil
-	}
-	tx, err := p.s.read.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-	if err != nil {
-		return nil, cursor, fmt.Errorf("read changed alerts: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var next int64
-	if err := tx.QueryRowContext(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
-		return nil, cursor, fmt.Errorf("read changed alerts: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT labels, annotations, starts_at, ends_at, updated_at, timeout, generator_url
-		FROM alerts WHERE txid >= $1`, cursor)
-	if err != nil {
-		return nil, cursor, fmt.Errorf("read changed alerts: %w", err)
-	}
-	out, err := scanAlerts(rows)
+	var out []*dispatch.Alert
+	next, err := p.s.changedSince(ctx, cursor, `SELECT labels, annotations, starts_at, ends_at, updated_at, timeout, generator_url
+		FROM alerts WHERE txid >= $1`, func(rows *sql.Rows) (err error) {
+		out, err = scanAlerts(rows)
+		return err
+	})
 	if err != nil {
 		return nil, cursor, fmt.Errorf("read changed alerts: %w", err)
 	}
 	return out, next, nil
+}
+
+// changedSince runs query, which selects the rows of a table written by
+// transactions from $1 (their IDs, in the column txid that {touch} sets)
+// on, with cursor as $1, and hands its rows to scan, which closes them. It
+// returns as the next cursor the oldest transaction still running: every
+// older one has ended, so no write is missed whatever order the writers
+// commit in; those from it on are read again next time (the readers skip
+// what they hold). On SQLite it does nothing.
+func (s *DB) changedSince(ctx context.Context, cursor int64, query string, scan func(*sql.Rows) error) (int64, error) {
+	if !s.postgres {
+		return cursor, nil
+	}
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return cursor, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var next int64
+	if err := tx.QueryRowContext(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+		return cursor, err
+	}
+	rows, err := tx.QueryContext(ctx, query, cursor)
+	if err != nil {
+		return cursor, err
+	}
+	if err := scan(rows); err != nil {
+		return cursor, err
+	}
+	return next, nil
 }
 
 // scanAlerts reads rows of labels, annotations, starts_at, ends_at,
@@ -140,7 +146,7 @@ func (p alerts) SaveAlerts(ctx context.Context, upsert []*dispatch.Alert, delete
 				ends_at, updated_at, timeout, generator_url) VALUES `+rows+`
 				ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, annotations = excluded.annotations,
 				starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at,
-				timeout = excluded.timeout, generator_url = excluded.generator_url`+p.touchTxid()), args...); err != nil {
+				timeout = excluded.timeout, generator_url = excluded.generator_url{touch}`), args...); err != nil {
 				return fmt.Errorf("save %d alerts: %w", len(chunk), err)
 			}
 		}

@@ -93,6 +93,22 @@ func (n nflog) PeekNotification(ctx context.Context, key string) (dispatch.Claim
 	return c, err
 }
 
+// LogChangedSince implements dispatch.Claimer on PostgreSQL: the entries
+// written since cursor (see changedSince), a claim without a notification
+// left out.
+func (n nflog) LogChangedSince(ctx context.Context, cursor int64) ([]dispatch.LogEntry, int64, error) {
+	var out []dispatch.LogEntry
+	next, err := n.s.changedSince(ctx, cursor, `SELECT key, firing, resolved, sent_at, expires_at, pending, pending_at, versions
+		FROM notification_log WHERE txid >= $1`, func(rows *sql.Rows) (err error) {
+		out, err = scanLogEntries(rows)
+		return err
+	})
+	if err != nil {
+		return nil, cursor, fmt.Errorf("read changed notification log entries: %w", err)
+	}
+	return out, next, nil
+}
+
 // logRow is a notification log row as claims read it.
 type logRow struct {
 	firing, resolved, pending, versions []byte
@@ -147,6 +163,26 @@ func (s *DB) claimWrite(ctx context.Context, f func(querier) error) error {
 	return s.Write(ctx, func(tx *sql.Tx) error { return f(tx) })
 }
 
+// fastWrite runs f in a transaction of PostgreSQL's fast pool (a write
+// whose loss in a crash is harmless: claims, leases, heartbeats), and on
+// SQLite as a write of the group commit.
+func (s *DB) fastWrite(ctx context.Context, f func(*sql.Tx) error) error {
+	if s.fast != nil {
+		return txOn(ctx, s.fast, f)
+	}
+	return s.Write(ctx, f)
+}
+
+// fastRead is the pool that reads the replicas' coordination (who is
+// alive, who holds which lease): PostgreSQL's fast pool, so that it does
+// not queue behind the durable writes of a busy replica.
+func (s *DB) fastRead() *sql.DB {
+	if s.fast != nil {
+		return s.fast
+	}
+	return s.read
+}
+
 // RenewNotification implements dispatch.Claimer: it extends owner's lease
 // on key, and reports false if owner does not hold it any more.
 func (n nflog) RenewNotification(ctx context.Context, key, owner string, lease time.Duration) (bool, error) {
@@ -175,7 +211,7 @@ type Lease struct {
 
 // GroupLeases returns every rule group lease, by key.
 func (s *DB) GroupLeases(ctx context.Context) ([]Lease, error) {
-	rows, err := s.read.QueryContext(ctx, s.qNow(`SELECT group_key, owner, lease_until - {now} FROM group_leases ORDER BY group_key`))
+	rows, err := s.fastRead().QueryContext(ctx, s.qNow(`SELECT group_key, owner, lease_until - {now} FROM group_leases ORDER BY group_key`))
 	if err != nil {
 		return nil, fmt.Errorf("read group leases: %w", err)
 	}
@@ -210,11 +246,7 @@ func (s *DB) TakeGroupLeases(ctx context.Context, owner string, take, release []
 		releasing[k] = true
 	}
 	var held []string
-	write := s.Write
-	if s.fast != nil {
-		write = func(ctx context.Context, f func(*sql.Tx) error) error { return txOn(ctx, s.fast, f) }
-	}
-	err := write(ctx, func(tx *sql.Tx) error {
+	err := s.fastWrite(ctx, func(tx *sql.Tx) error {
 		held = held[:0]
 		for _, key := range keys {
 			if releasing[key] {

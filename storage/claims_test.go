@@ -165,3 +165,54 @@ func TestAlertsChangedSince(t *testing.T) {
 	require.True(t, clock.Equal(names["B"]), "B's update is read")
 	require.Contains(t, names, model.LabelValue("C"))
 }
+
+// TestLogChangedSince: on PostgreSQL a replica reads the notification log
+// entries written since its cursor, not a claim that changed no entry, and
+// nothing more when nothing changed.
+func TestLogChangedSince(t *testing.T) {
+	ctx := context.Background()
+	target := testutil.PostgresSchema(t)
+	writer, reader := open(t, target), open(t, target)
+	defer writer.Close()
+	defer reader.Close()
+	expires := time.Now().Add(time.Hour)
+	sent := time.Now().Truncate(time.Microsecond)
+	save := func(e dispatch.LogEntry) {
+		e.ExpiresAt = expires
+		require.NoError(t, writer.NotificationLog().SaveNotificationLog(ctx, []dispatch.LogEntry{e}, time.Time{}))
+	}
+	save(dispatch.LogEntry{Key: "a", Firing: []uint64{1}, SentAt: sent, Versions: []int64{5}})
+	save(dispatch.LogEntry{Key: "b", Pending: []uint64{2}, PendingAt: sent})
+	got, cursor, err := reader.Claims().LogChangedSince(ctx, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	byKey := map[string]dispatch.LogEntry{}
+	for _, e := range got {
+		byKey[e.Key] = e
+	}
+	require.Equal(t, []uint64{1}, byKey["a"].Firing)
+	require.Equal(t, []int64{5}, byKey["a"].Versions)
+	require.True(t, sent.Equal(byKey["a"].SentAt))
+	require.Equal(t, []uint64{2}, byKey["b"].Pending)
+
+	got, cursor, err = reader.Claims().LogChangedSince(ctx, cursor)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing changed since")
+
+	// Claims change no entry: a claim of a, and a new key claimed only.
+	for _, key := range []string{"a", "c"} {
+		c, err := writer.Claims().ClaimNotification(ctx, key, "w/1", time.Minute, expires)
+		require.NoError(t, err)
+		require.True(t, c.Won)
+	}
+	got, cursor, err = reader.Claims().LogChangedSince(ctx, cursor)
+	require.NoError(t, err)
+	require.Empty(t, got, "claims are not entries")
+
+	save(dispatch.LogEntry{Key: "a", Firing: []uint64{1, 3}, SentAt: sent.Add(time.Second), Release: "w/1"})
+	got, _, err = reader.Claims().LogChangedSince(ctx, cursor)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "a", got[0].Key)
+	require.Equal(t, []uint64{1, 3}, got[0].Firing)
+}

@@ -21,35 +21,34 @@ func (n nflog) LoadNotificationLog(ctx context.Context) ([]dispatch.LogEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("read notification log: %w", err)
 	}
+	out, err := scanLogEntries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read notification log: %w", err)
+	}
+	return out, nil
+}
+
+// scanLogEntries reads rows of key, firing, resolved, sent_at, expires_at,
+// pending, pending_at, versions, and closes them. A row that is a claim
+// only (nothing notified yet) is left out.
+func scanLogEntries(rows *sql.Rows) ([]dispatch.LogEntry, error) {
 	defer rows.Close()
 	var out []dispatch.LogEntry
 	for rows.Next() {
 		var (
-			e                            dispatch.LogEntry
-			firing, resolved, pending    []byte
-			versions                     []byte
-			sentAt, expiresAt, pendingAt int64
+			key string
+			r   logRow
 		)
-		if err := rows.Scan(&e.Key, &firing, &resolved, &sentAt, &expiresAt, &pending, &pendingAt, &versions); err != nil {
-			return nil, fmt.Errorf("read notification log: %w", err)
+		if err := rows.Scan(append([]any{&key}, r.dest()...)...); err != nil {
+			return nil, err
 		}
-		if e.Firing, err = decodeFingerprints(firing); err != nil {
-			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
+		e, err := r.entry(key)
+		if err != nil {
+			return nil, err
 		}
-		if e.Resolved, err = decodeFingerprints(resolved); err != nil {
-			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
+		if e != nil {
+			out = append(out, *e)
 		}
-		if e.Pending, err = decodeFingerprints(pending); err != nil {
-			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
-		}
-		if len(e.Pending) == 0 {
-			e.Pending = nil
-		}
-		if e.Versions, err = decodeVersions(versions); err != nil {
-			return nil, fmt.Errorf("notification log entry %q: %w", e.Key, err)
-		}
-		e.SentAt, e.ExpiresAt, e.PendingAt = fromNanos(sentAt), time.Unix(0, expiresAt), fromNanos(pendingAt)
-		out = append(out, e)
 	}
 	return out, rows.Err()
 }
@@ -62,7 +61,7 @@ const insertLogEntry = `INSERT INTO notification_log (key, firing, resolved, sen
 	resolved = excluded.resolved, sent_at = excluded.sent_at, expires_at = excluded.expires_at,
 	pending = excluded.pending, pending_at = excluded.pending_at, versions = excluded.versions,
 	lease_until = CASE WHEN notification_log.owner = ? THEN 0 ELSE notification_log.lease_until END,
-	owner = CASE WHEN notification_log.owner = ? THEN '' ELSE notification_log.owner END`
+	owner = CASE WHEN notification_log.owner = ? THEN '' ELSE notification_log.owner END{touch}`
 
 // SaveNotificationLog implements dispatch.LogPersister: one durable
 // transaction, shared with concurrent writers.

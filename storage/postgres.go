@@ -97,6 +97,11 @@ var pgMigrations = []string{
 	);
 	ALTER TABLE alerts ADD COLUMN txid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint);
 	CREATE INDEX alerts_txid ON alerts (txid)`,
+	// The notification log's writing transaction, which replicas read the
+	// entries changed since by (LogChangedSince). A claim does not change
+	// it: the entry's content stays.
+	`ALTER TABLE notification_log ADD COLUMN txid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint);
+	CREATE INDEX notification_log_txid ON notification_log (txid)`,
 }
 
 // pgPoolConns is the size of each of a replica's two connection pools,
@@ -147,10 +152,6 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s: %w", shown, err)
 	}
 	if err := s.migratePostgres(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%s: %w", shown, err)
-	}
-	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", shown, err)
 	}

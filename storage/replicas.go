@@ -16,9 +16,11 @@ type Replica struct {
 }
 
 // Heartbeat records that r is alive at r.SeenAt and, in the same
-// transaction, deletes the replicas silent since before forgetBefore.
+// transaction, deletes the replicas silent since before forgetBefore. On
+// PostgreSQL it goes through the fast pool: a heartbeat must not wait
+// behind a busy replica's durable writes, or the others take it for dead.
 func (s *DB) Heartbeat(ctx context.Context, r Replica, forgetBefore time.Time) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
+	return s.fastWrite(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(s.q(`DELETE FROM replicas WHERE seen_at < ?`), toNanos(forgetBefore)); err != nil {
 			return fmt.Errorf("forget replicas: %w", err)
 		}
@@ -31,7 +33,7 @@ func (s *DB) Heartbeat(ctx context.Context, r Replica, forgetBefore time.Time) e
 
 // Replicas returns the replicas heard from at or after since, by ID.
 func (s *DB) Replicas(ctx context.Context, since time.Time) ([]Replica, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT id, address, started_at, seen_at FROM replicas WHERE seen_at >= ? ORDER BY id`), toNanos(since))
+	rows, err := s.fastRead().QueryContext(ctx, s.q(`SELECT id, address, started_at, seen_at FROM replicas WHERE seen_at >= ? ORDER BY id`), toNanos(since))
 	if err != nil {
 		return nil, fmt.Errorf("read replicas: %w", err)
 	}

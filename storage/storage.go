@@ -52,17 +52,20 @@ type DB struct {
 
 // q returns query as the database takes it: as written for SQLite, with
 // each ? placeholder numbered ($1, $2, ...) for PostgreSQL. The queries
-// have no ? inside string literals.
+// have no ? inside string literals. {touch}, in an upsert's update, records
+// the writing transaction on PostgreSQL, which the reads of changes since
+// a cursor go by (changedSince); SQLite, which one process holds, has
+// none.
 func (s *DB) q(query string) string {
 	if !s.postgres {
-		return query
+		return strings.ReplaceAll(query, "{touch}", "")
 	}
 	if v, ok := s.queries.Load(query); ok {
 		return v.(string)
 	}
 	var b strings.Builder
 	n := 0
-	for _, r := range query {
+	for _, r := range strings.ReplaceAll(query, "{touch}", ", txid = DEFAULT") {
 		if r == '?' {
 			n++
 			b.WriteString("$" + strconv.Itoa(n))
@@ -77,9 +80,28 @@ func (s *DB) q(query string) string {
 // hotWrites are the statements prepared at Open.
 var hotWrites = []string{insertLogEntry}
 
-// stmt returns the prepared statement of query for use in tx. Like the
-// rest of a group commit, it runs whatever the writer's context says.
-func (s *DB) stmt(tx *sql.Tx, query string) (*sql.Stmt, error) {
+// execer runs one statement with arguments.
+type execer interface {
+	Exec(args ...any) (sql.Result, error)
+}
+
+// txExec runs query in tx, as PostgreSQL takes it: pgx prepares each
+// statement once per connection and keeps it.
+type txExec struct {
+	tx    *sql.Tx
+	query string
+}
+
+func (e txExec) Exec(args ...any) (sql.Result, error) { return e.tx.Exec(e.query, args...) }
+
+// stmt returns query for use in tx: on SQLite the statement prepared at
+// Open; on PostgreSQL the query itself (tx.Stmt would prepare it again on
+// the transaction's connection, a round trip each time). Like the rest of
+// a group commit, it runs whatever the writer's context says.
+func (s *DB) stmt(tx *sql.Tx, query string) (execer, error) {
+	if s.postgres {
+		return txExec{tx, s.q(query)}, nil
+	}
 	st, ok := s.stmts[query]
 	if !ok {
 		return nil, fmt.Errorf("statement not prepared: %s", query)

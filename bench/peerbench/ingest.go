@@ -26,6 +26,9 @@ type ingestCase struct {
 	pgURL                      string // its database, and that of pgStats
 	pgStats                    bool   // record the transactions committed in pgURL's database
 	settle                     time.Duration
+	cpuTail                    time.Duration // CPU counted after the last delivery
+	profileDir                 string        // where CPU profiles of alerter processes go, if set
+	profileFor                 time.Duration // how long each lasts
 }
 
 func (c ingestCase) name() string {
@@ -68,9 +71,17 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 		return nil, err
 	}
 	n, extra := 1, []string(nil)
+	var clusterAddrs []string // alertmanager-ha: each replica's gossip address
 	switch t.kind {
 	case "alertmanager":
 		extra = []string{"--cluster.listen-address="}
+	case "alertmanager-ha":
+		// A gossip cluster of -replicas, each peered with the first, as
+		// Alertmanager's HA is run.
+		n = c.replicas
+		for range n {
+			clusterAddrs = append(clusterAddrs, freeAddr())
+		}
 	case "alerter":
 	case "alerter-pg":
 		// The replicas share one fresh schema, dropped after the run.
@@ -99,6 +110,9 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 			"--web.listen-address=" + addr, "--log.level=warn"}
 		if t.kind == "alerter-pg" {
 			args = append(args, "--web.external-url=http://"+addr)
+		}
+		if t.kind == "alertmanager-ha" {
+			args = append(args, "--cluster.listen-address="+clusterAddrs[i], "--cluster.peer="+clusterAddrs[0])
 		}
 		p, err := start(t.bin, append(args, extra...), "http://"+addr+"/-/ready")
 		if err != nil {
@@ -146,6 +160,8 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 	if err != nil {
 		return nil, err
 	}
+	stopProfiles := c.profile(t, bases, run)
+	defer stopProfiles()
 	batches := (c.alerts + c.batch - 1) / c.batch
 	t0 := time.Now()
 	err = parallel(batches, c.concurrency, func(b int) error {
@@ -171,6 +187,7 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 	expected := c.alerts - muted
 	delivered := snk.waitDelivered(expected, time.Minute)
 	all := time.Since(t0)
+	time.Sleep(c.cpuTail)
 	cpu1, err := cpuSum(ps)
 	if err != nil {
 		return nil, err
@@ -183,6 +200,7 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 		}
 		rss, rssMax = rss+r, max(rssMax, r)
 	}
+	stopProfiles()
 	m1 := scrape(t, bases)
 	notifications, _, _ := snk.counts()
 	r := map[string]any{
@@ -232,6 +250,48 @@ func measureIngest(ctx context.Context, t target, c ingestCase, run int) (map[st
 	return r, nil
 }
 
+// profile starts fetching a CPU profile of c.profileFor from each alerter
+// process at bases, if c.profileDir is set; the function it returns waits
+// for them. A failed profile is reported, not fatal.
+func (c ingestCase) profile(t target, bases []string, run int) (wait func()) {
+	if c.profileDir == "" || (t.kind != "alerter" && t.kind != "alerter-pg") {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for i, b := range bases {
+		wg.Go(func() {
+			path := filepath.Join(c.profileDir, fmt.Sprintf("%s-run%d-p%d.pprof", t.name, run, i))
+			if err := fetchProfile(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b, int(c.profileFor.Seconds())), path, c.profileFor); err != nil {
+				fmt.Fprintln(os.Stderr, "peerbench: profile:", err)
+			}
+		})
+	}
+	var once sync.Once
+	return func() { once.Do(wg.Wait) }
+}
+
+// fetchProfile saves the profile at url in path.
+func fetchProfile(url, path string, d time.Duration) error {
+	cl := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // xacts returns the transactions committed in the database so far, if
 // c.pgStats.
 func (c ingestCase) xacts() (int64, error) {
@@ -267,6 +327,7 @@ func scrape(t target, bases []string) map[string]float64 {
 		`alerter_notification_claims_total{result="won"}`:    "claims_won",
 		`alerter_notification_claims_total{result="lost"}`:   "claims_lost",
 		`alerter_notification_claims_total{result="failed"}`: "claims_failed",
+		`alerter_notification_backstops_total`:               "backstops",
 	}
 	for _, b := range bases {
 		resp, err := client.Get(b + "/metrics")

@@ -54,7 +54,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.Var(&c.targets, "target", "NAME=KIND:PATH of a program to measure (KIND alerter, vmalert or alertmanager; ingest also alerter-pg: -replicas alerters on a fresh PostgreSQL schema); repeatable")
+	fs.Var(&c.targets, "target", "NAME=KIND:PATH of a program to measure (KIND alerter, vmalert or alertmanager; ingest also alerter-pg: -replicas alerters on a fresh PostgreSQL schema, and alertmanager-ha: a gossip cluster of -replicas Alertmanagers); repeatable")
 	fs.IntVar(&c.runs, "runs", 3, "runs; each runs every target once, in turn")
 	fs.StringVar(&c.out, "out", "results.jsonl", "file the JSON lines are appended to")
 }
@@ -118,10 +118,13 @@ func runIngestCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&ic.silences, "silences", 0, "silences created first")
 	fs.IntVar(&ic.silenceMatching, "silence-matching", 50, "of the silences, how many match a group of the alerts")
 	fs.DurationVar(&ic.groupWait, "group-wait", 200*time.Millisecond, "group_wait")
-	fs.IntVar(&ic.replicas, "replicas", 3, "alerter-pg targets: replicas sharing one fresh PostgreSQL schema, each sent every alert")
+	fs.IntVar(&ic.replicas, "replicas", 3, "alerter-pg and alertmanager-ha targets: replicas (sharing one fresh PostgreSQL schema, or a gossip cluster), each sent every alert")
 	fs.StringVar(&ic.pgURL, "pg-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "alerter-pg targets, -pg-stats: the PostgreSQL database (psql runs on it)")
 	fs.BoolVar(&ic.pgStats, "pg-stats", false, "record the transactions committed in -pg-url's database during each run (pg_stat_database.xact_commit; every target, so that the others' figure is the background)")
 	fs.DurationVar(&ic.settle, "settle", 0, "wait after the targets are ready before the silences and alerts (a replica on a shared database holds its first notifications 3 s)")
+	fs.DurationVar(&ic.cpuTail, "cpu-tail", 0, "after the last delivery, go on counting the targets' CPU for this long (work that follows the deliveries, as the checks of replicas that did not send)")
+	fs.StringVar(&ic.profileDir, "profile-dir", "", "alerter targets: save each process's CPU profile over the alerts' ingest and delivery (from /debug/pprof/profile) in this folder, as TARGET-runN-pI.pprof")
+	fs.DurationVar(&ic.profileFor, "profile-for", 15*time.Second, "how long each -profile-dir profile lasts")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

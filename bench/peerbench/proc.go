@@ -31,7 +31,7 @@ func parseTarget(s string) (target, error) {
 		return target{}, fmt.Errorf("target %q: want NAME=KIND:PATH", s)
 	}
 	switch kind {
-	case "alerter", "alerter-pg", "vmalert", "alertmanager":
+	case "alerter", "alerter-pg", "vmalert", "alertmanager", "alertmanager-ha":
 	default:
 		return target{}, fmt.Errorf("target %q: kind %q: want alerter, alerter-pg, vmalert or alertmanager", s, kind)
 	}

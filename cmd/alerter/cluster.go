@@ -49,10 +49,13 @@ type membership struct {
 	// process evaluates no rules (no leases).
 	groups func() []string
 	joined atomic.Bool
+	// live is the replicas as the last heartbeat found them.
+	live atomic.Pointer[liveView]
 
 	mu   sync.Mutex
 	held map[string]heldLease
 	term uint64
+
 	// unclaimed counts, per group without a lease row, the heartbeats
 	// that found it so: a group its wanted replica does not know (a
 	// configuration not reloaded there yet) is taken by another.
@@ -61,6 +64,13 @@ type membership struct {
 	leasesHeld  prometheus.GaugeFunc
 	leaseLosses prometheus.Counter
 	heartbeats  *prometheus.CounterVec
+}
+
+// liveView is the IDs of the live replicas (this one first), a view that
+// holds until until.
+type liveView struct {
+	ids   []string
+	until time.Time
 }
 
 // heldLease is a group lease this replica holds: it may evaluate the group
@@ -134,16 +144,37 @@ func (m *membership) tick(ctx context.Context) error {
 		m.heartbeats.WithLabelValues("failed").Inc()
 		return err
 	}
-	m.leasesHeld = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "alerter_cluster_group_leases_held",
-		Help: "Rule groups whose lease this replica holds now (renewed in time): the groups it evaluates.",
-	}, m.leasesValid)
 	m.heartbeats.WithLabelValues("ok").Inc()
 	m.joined.Store(true)
+	live, err := m.db.Replicas(ctx, start.Add(-peerTimeout))
+	if err != nil {
+		return err
+	}
+	ids := []string{m.self.ID}
+	for _, r := range live {
+		if r.ID != m.self.ID {
+			ids = append(ids, r.ID)
+		}
+	}
+	m.live.Store(&liveView{ids: ids, until: start.Add(peerTimeout)})
 	if m.groups == nil {
 		return nil
 	}
-	return m.balance(ctx, start)
+	return m.balance(ctx, start, ids)
+}
+
+// Prefers reports whether this replica is the preferred sender of the
+// notifications of the aggregation group with key groupKey: the live
+// replica that rendezvous hashing picks (as for rule groups), so that the
+// groups spread over the replicas and only those of a replica that dies
+// move. Without a recent view of the replicas (the database unreachable),
+// every replica is, and the claims alone decide.
+func (m *membership) Prefers(groupKey string) bool {
+	v := m.live.Load()
+	if v == nil || !time.Now().Before(v.until) {
+		return true
+	}
+	return wanted(v.ids, groupKey) == m.self.ID
 }
 
 // leave gives up the group leases, so that others take them at once, and
@@ -186,23 +217,13 @@ func wanted(replicas []string, key string) string {
 
 // balance takes the leases of the groups this replica wants or that are
 // orphaned, renews those it holds, and gives up those another live replica
-// wants. start is when the tick began: the leases taken run at least
-// groupLease from then by any clock.
-func (m *membership) balance(ctx context.Context, start time.Time) error {
+// (of ids) wants. start is when the tick began: the leases taken run at
+// least groupLease from then by any clock.
+func (m *membership) balance(ctx context.Context, start time.Time, ids []string) error {
 	keys := m.groups()
-	live, err := m.db.Replicas(ctx, start.Add(-peerTimeout))
-	if err != nil {
-		return err
-	}
 	leases, err := m.db.GroupLeases(ctx)
 	if err != nil {
 		return err
-	}
-	ids := []string{m.self.ID}
-	for _, r := range live {
-		if r.ID != m.self.ID {
-			ids = append(ids, r.ID)
-		}
 	}
 	byKey := make(map[string]storage.Lease, len(leases))
 	for _, l := range leases {

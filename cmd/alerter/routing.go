@@ -145,17 +145,18 @@ func (r *routing) stop() {
 	}
 }
 
-// alertSyncInterval is how often a replica reads the alerts the others
-// wrote: an alert posted to one replica reaches the others within this
-// and alertPersistInterval.
+// alertSyncInterval is how often a replica reads the alerts and the
+// notification log entries the others wrote: an alert posted to one
+// replica reaches the others within this and alertPersistInterval.
 const alertSyncInterval = 500 * time.Millisecond
 
 // share makes the routing one replica of those sharing db: the alerts the
 // others write are read into the store, and every notification is claimed
-// (as replica) before it is decided and sent.
-func (r *routing) share(db *storage.DB, replica string, reg prometheus.Registerer) {
+// (as replica) before it is decided and sent; prefers says which groups
+// this replica sends for while the others are alive.
+func (r *routing) share(db *storage.DB, replica string, prefers func(groupKey string) bool, reg prometheus.Registerer) {
 	r.alertSource = db.AlertSource()
-	r.nflog.Share(db.Claims(), replica, dispatch.ClaimOptions{}, dispatch.NewClaimMetrics(reg), r.logger.With("component", "claims"))
+	r.nflog.Share(db.Claims(), replica, dispatch.ClaimOptions{Prefers: prefers}, dispatch.NewClaimMetrics(reg), r.logger.With("component", "claims"))
 }
 
 // alertPersistInterval is how often the alerts that changed are written:
@@ -176,6 +177,7 @@ func (r *routing) run(ctx context.Context) {
 	}
 	if r.alertSource != nil {
 		wg.Go(func() { r.store.RunSync(ctx, r.alertSource, alertSyncInterval, r.logger) })
+		wg.Go(func() { r.nflog.RunSync(ctx, alertSyncInterval, r.logger) })
 	}
 	alerts := time.NewTicker(r.alertsGC)
 	defer alerts.Stop()

@@ -299,7 +299,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 	defer rt.stop()
 	var ownership evaluator.Ownership
 	if m != nil {
-		rt.share(db, m.self.ID, reg)
+		rt.share(db, m.self.ID, m.Prefers, reg)
 		ownership = m
 	}
 	manager := evaluator.NewManager(evaluator.Options{

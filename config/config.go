@@ -111,6 +111,11 @@ type Datasource struct {
 	HTTPConfigNode yaml.Node                  `yaml:"http_config"`
 	// MaxResponseSize bounds the body of an answer (default 32MiB).
 	MaxResponseSize ByteSize `yaml:"max_response_size"`
+	// RemoteWrite, when set, is where recording rules' samples and the
+	// ALERTS and ALERTS_FOR_STATE series go (Prometheus' remote-write
+	// protocol); without it recording rules on the datasource are not
+	// evaluated.
+	RemoteWrite *RemoteWrite `yaml:"remote_write"`
 
 	// For type embedded: series files in promtool notation replayed from
 	// start-up, how often alerter's own metrics are recorded, and how long
@@ -118,6 +123,32 @@ type Datasource struct {
 	SeriesFiles    []string `yaml:"series_files"`
 	ScrapeInterval Duration `yaml:"scrape_interval"`
 	Retention      Duration `yaml:"retention"`
+}
+
+// RemoteWrite is a datasource's remote-write endpoint, in Prometheus'
+// field names.
+type RemoteWrite struct {
+	URL           string            `yaml:"url"`
+	RemoteTimeout Duration          `yaml:"remote_timeout"`
+	Headers       map[string]string `yaml:"headers"`
+	// HTTPConfig is decoded from http_config during validation.
+	HTTPConfig     commoncfg.HTTPClientConfig `yaml:"-"`
+	HTTPConfigNode yaml.Node                  `yaml:"http_config"`
+	QueueConfig    QueueConfig                `yaml:"queue_config"`
+}
+
+// QueueConfig sizes a remote-write queue, in Prometheus' field names (but
+// max_shards is the number of shards, which do not vary); MaxBytes is
+// alerter's: the bytes (label names and values) the queue holds at most.
+type QueueConfig struct {
+	Capacity          int      `yaml:"capacity"`
+	MaxShards         int      `yaml:"max_shards"`
+	MaxSamplesPerSend int      `yaml:"max_samples_per_send"`
+	BatchSendDeadline Duration `yaml:"batch_send_deadline"`
+	MinBackoff        Duration `yaml:"min_backoff"`
+	MaxBackoff        Duration `yaml:"max_backoff"`
+	RetryOnRateLimit  bool     `yaml:"retry_on_http_429"`
+	MaxBytes          ByteSize `yaml:"max_bytes"`
 }
 
 // alertmanagerGlobals are the names Alertmanager accepts under global.
@@ -315,7 +346,13 @@ func (ds *Datasource) validate(dir string) []error {
 		if err := ds.decodeHTTPConfig(dir); err != nil {
 			errs = append(errs, err)
 		}
+		if rw := ds.RemoteWrite; rw != nil {
+			errs = append(errs, rw.validate(dir)...)
+		}
 	case TypeEmbedded:
+		if ds.RemoteWrite != nil {
+			errs = append(errs, errors.New("remote_write is only for type prometheus (an embedded datasource stores the recorded series itself)"))
+		}
 		if ds.URL != "" {
 			errs = append(errs, errors.New("url is not used by type embedded"))
 		}
@@ -339,27 +376,63 @@ func (ds *Datasource) validate(dir string) []error {
 	return errs
 }
 
+// validate checks a remote_write section and fills in its defaults.
+func (rw *RemoteWrite) validate(dir string) []error {
+	var errs []error
+	if u, err := url.Parse(rw.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("remote_write: url %q must be an absolute http or https URL", redactURL(rw.URL)))
+	}
+	if rw.RemoteTimeout == 0 {
+		rw.RemoteTimeout = Duration(30 * time.Second)
+	}
+	q := rw.QueueConfig
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"capacity", int64(q.Capacity)}, {"max_shards", int64(q.MaxShards)}, {"max_samples_per_send", int64(q.MaxSamplesPerSend)},
+		{"batch_send_deadline", int64(q.BatchSendDeadline)}, {"min_backoff", int64(q.MinBackoff)}, {"max_backoff", int64(q.MaxBackoff)},
+		{"max_bytes", int64(q.MaxBytes)}, {"remote_timeout", int64(rw.RemoteTimeout)}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("remote_write: %s must not be negative", f.name))
+		}
+	}
+	if q.MaxBackoff > 0 && q.MinBackoff > q.MaxBackoff {
+		errs = append(errs, errors.New("remote_write: min_backoff must not exceed max_backoff"))
+	}
+	var err error
+	if rw.HTTPConfig, err = decodeHTTPNode(&rw.HTTPConfigNode, dir, "remote_write: http_config"); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
 // decodeHTTPConfig decodes and checks the http_config node strictly: an
 // unknown field is an error, as everywhere else in the file.
 func (ds *Datasource) decodeHTTPConfig(dir string) error {
-	// Start from Prometheus' defaults: follow redirects, HTTP/2 on.
-	ds.HTTPConfig = commoncfg.DefaultHTTPClientConfig
-	n := &ds.HTTPConfigNode
+	var err error
+	ds.HTTPConfig, err = decodeHTTPNode(&ds.HTTPConfigNode, dir, "http_config")
+	return err
+}
+
+// decodeHTTPNode decodes the http_config node n (what names it in errors)
+// strictly, from Prometheus' defaults (follow redirects, HTTP/2 on).
+func decodeHTTPNode(n *yaml.Node, dir, what string) (commoncfg.HTTPClientConfig, error) {
+	hc := commoncfg.DefaultHTTPClientConfig
 	if n.Kind == 0 {
-		return nil
+		return hc, nil
 	}
 	b, err := yaml.Marshal(n)
 	if err != nil {
-		return atLine(n, "http_config: %v", err)
+		return hc, atLine(n, "%s: %v", what, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&ds.HTTPConfig); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&hc); err != nil && !errors.Is(err, io.EOF) {
 		msg := typeNames.Replace(yamlLine.ReplaceAllString(err.Error(), ""))
-		return atLine(n, "http_config: %s", strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  "))
+		return hc, atLine(n, "%s: %s", what, strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  "))
 	}
-	ds.HTTPConfig.SetDirectory(dir)
-	return nil
+	hc.SetDirectory(dir)
+	return hc, nil
 }
 
 // Datasource returns the datasource called name, or the default (first)

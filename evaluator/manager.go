@@ -335,7 +335,7 @@ func (g *Group) addRules(rg *rules.RuleGroup, cfg *Config) {
 		}
 		rr := NewRecordingRule(r.Record, r.Expr, lbls)
 		if g.ds.Appender == nil {
-			rr.status.notEvaluated(fmt.Sprintf("not evaluated: datasource %q cannot store recorded series (only type embedded can)", g.ds.Name))
+			rr.status.notEvaluated(fmt.Sprintf("not evaluated: datasource %q has nowhere to write recorded series (give it a remote_write url, or use an embedded datasource)", g.ds.Name))
 		}
 		g.rules = append(g.rules, rr)
 		g.genURLs = append(g.genURLs, "")

@@ -125,8 +125,29 @@ rule_files: [good.yml, bad.yml, 'more/*.yml']
 	require.Contains(t, stderr, `resolve_timeout: unknown unit "x"`)
 	require.Contains(t, stderr, `bad.yml:5:15: group "b", rule 1 ("Broken"): could not parse expression`)
 	require.Contains(t, stderr, `WARNING: rule_files: "more/*.yml" matches no file`)
-	require.Contains(t, stderr, `WARNING: group "g": 1 recording rule(s) are not evaluated: datasource "prom" (type prometheus) cannot store what they record`)
+	require.Contains(t, stderr, `WARNING: group "g": 1 recording rule(s) are not evaluated (job:up:sum): datasource "prom" (type prometheus) has nowhere to write what they record; give it a remote_write url`)
 	require.Contains(t, stdout, "Checking "+filepath.Join(dir, "good.yml"))
+
+	// With a remote_write endpoint the recording rules are evaluated: no
+	// warning.
+	write("alerter.yml", `
+datasources:
+  - {name: prom, type: prometheus, url: 'http://127.0.0.1:9090', remote_write: {url: 'http://127.0.0.1:9090/api/v1/write'}}
+rule_files: [good.yml]
+`)
+	code, _, stderr = runCLI(t, "check", "config", filepath.Join(dir, "alerter.yml"))
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "not evaluated")
+
+	// A broken remote_write section says what and where.
+	write("alerter.yml", `
+datasources:
+  - {name: prom, type: prometheus, url: 'http://127.0.0.1:9090', remote_write: {url: 'ftp://x', queue_config: {capacity: -1}}}
+`)
+	code, _, stderr = runCLI(t, "check", "config", filepath.Join(dir, "alerter.yml"))
+	require.Equal(t, exitProblems, code)
+	require.Contains(t, stderr, `remote_write: url "ftp://x" must be an absolute http or https URL`)
+	require.Contains(t, stderr, `remote_write: capacity must not be negative`)
 }
 
 // TestSignalDuringStartUpExitsZero: a SIGTERM while alerter starts (here:

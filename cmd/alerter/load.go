@@ -136,24 +136,31 @@ func load(path string) (*loaded, []fileReport, error) {
 }
 
 // unevaluatedRecordings warns about the recording rules of f that are not
-// evaluated: their group's datasource cannot store what they record.
+// evaluated: their group's datasource has nowhere to write what they
+// record. Each warning names the rules and the fix.
 func unevaluatedRecordings(cfg *config.Config, f *rules.File) []string {
 	var out []string
 	for _, g := range f.Groups {
 		ds, ok := cfg.Datasource(g.Datasource)
-		if !ok || ds.Type == config.TypeEmbedded {
+		if !ok || ds.Type == config.TypeEmbedded || ds.RemoteWrite != nil {
 			continue
 		}
-		n := 0
+		var names []string
 		for _, r := range g.Rules {
 			if r.Record != "" {
-				n++
+				names = append(names, r.Record)
 			}
 		}
-		if n > 0 {
-			out = append(out, fmt.Sprintf("group %q: %d recording rule(s) are not evaluated: datasource %q (type %s) cannot store what they record (an embedded datasource can)",
-				g.Name, n, ds.Name, ds.Type))
+		if len(names) == 0 {
+			continue
 		}
+		shown := strings.Join(names[:min(len(names), 3)], ", ")
+		if len(names) > 3 {
+			shown += fmt.Sprintf(" and %d more", len(names)-3)
+		}
+		out = append(out, fmt.Sprintf("group %q: %d recording rule(s) are not evaluated (%s): datasource %q (type %s) has nowhere to write what they record; "+
+			"give it a remote_write url (a Prometheus started with --web.enable-remote-write-receiver takes /api/v1/write), or put the group on an embedded datasource",
+			g.Name, len(names), shown, ds.Name, ds.Type))
 	}
 	return out
 }

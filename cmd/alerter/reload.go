@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/prometheus/model/labels"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/datasource/embedded"
 	"github.com/alerter/alerter/evaluator"
+	"github.com/alerter/alerter/remotewrite"
 )
 
 type reloaderOptions struct {
@@ -186,7 +189,20 @@ type sources struct {
 	cancel   context.CancelFunc
 	mu       sync.Mutex
 	embedded map[string]*runningEmbedded
+	// remote holds the remote-write queue of each datasource that has
+	// one, kept across reloads while its settings stay.
+	remote        map[string]*runningRemote
+	remoteMetrics *remotewrite.Metrics
 }
+
+type runningRemote struct {
+	q       *remotewrite.Queue
+	version string
+}
+
+// remoteFlushTimeout bounds the flush of a remote-write queue that is
+// replaced (its settings changed) or stopped at shutdown.
+const remoteFlushTimeout = 10 * time.Second
 
 type runningEmbedded struct {
 	db     *embedded.DB
@@ -210,7 +226,8 @@ func embeddedVersion(dc config.Datasource) string {
 
 func newSources(ctx context.Context, opts sourcesOptions) *sources {
 	ctx, cancel := context.WithCancel(ctx)
-	return &sources{opts: opts, ctx: ctx, cancel: cancel, embedded: map[string]*runningEmbedded{}}
+	return &sources{opts: opts, ctx: ctx, cancel: cancel, embedded: map[string]*runningEmbedded{},
+		remote: map[string]*runningRemote{}, remoteMetrics: remotewrite.NewMetrics(opts.registerer)}
 }
 
 // build returns the evaluator's datasources for cfg, opening embedded
@@ -224,7 +241,16 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 			if err != nil {
 				return nil, err
 			}
-			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: c, Version: fingerprint(dc)}
+			ds := evaluator.Datasource{Name: dc.Name, Querier: c, Version: fingerprint(dc)}
+			if dc.RemoteWrite != nil {
+				q, err := s.remoteQueue(dc, cfg.Global.ExternalLabels)
+				if err != nil {
+					return nil, err
+				}
+				ds.Appender = q
+				ds.Version += "|" + remoteVersion(dc, cfg.Global.ExternalLabels)
+			}
+			out[dc.Name] = ds
 		case config.TypeEmbedded:
 			db, err := s.openEmbedded(dc, cfg.Global.EvaluationInterval)
 			if err != nil {
@@ -234,6 +260,53 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 		}
 	}
 	return out, nil
+}
+
+// remoteQueue returns the remote-write queue of dc, started the first
+// time or when its settings changed (the old one is flushed for
+// remoteFlushTimeout meanwhile).
+func (s *sources) remoteQueue(dc config.Datasource, external map[string]string) (*remotewrite.Queue, error) {
+	version := remoteVersion(dc, external)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rr, ok := s.remote[dc.Name]; ok && rr.version == version {
+		return rr.q, nil
+	}
+	rw := dc.RemoteWrite
+	client, err := commoncfg.NewClientFromConfig(rw.HTTPConfig, "remote_write_"+dc.Name)
+	if err != nil {
+		return nil, fmt.Errorf("datasource %q: remote_write: %w", dc.Name, err)
+	}
+	qc := rw.QueueConfig
+	q := remotewrite.New(remotewrite.Options{
+		Name: dc.Name, URL: rw.URL, Client: client, Headers: rw.Headers, Timeout: time.Duration(rw.RemoteTimeout),
+		Shards: qc.MaxShards, Capacity: qc.Capacity, MaxBytes: int(qc.MaxBytes), MaxSamplesPerSend: qc.MaxSamplesPerSend,
+		BatchSendDeadline: time.Duration(qc.BatchSendDeadline), MinBackoff: time.Duration(qc.MinBackoff),
+		MaxBackoff: time.Duration(qc.MaxBackoff), RetryOn429: qc.RetryOnRateLimit,
+		ExternalLabels: labels.FromMap(external), Metrics: s.remoteMetrics,
+		Logger: s.opts.logger.With("component", "remote_write", "datasource", dc.Name),
+	})
+	if old, ok := s.remote[dc.Name]; ok {
+		go flushRemote(old.q)
+	}
+	s.remote[dc.Name] = &runningRemote{q: q, version: version}
+	return q, nil
+}
+
+// flushRemote closes q, sending what it holds for remoteFlushTimeout.
+func flushRemote(q *remotewrite.Queue) {
+	ctx, cancel := context.WithTimeout(context.Background(), remoteFlushTimeout)
+	defer cancel()
+	q.Close(ctx)
+}
+
+// remoteVersion identifies a datasource's remote-write settings.
+func remoteVersion(dc config.Datasource, external map[string]string) string {
+	node, _ := yaml.Marshal(&dc.RemoteWrite.HTTPConfigNode)
+	rw := *dc.RemoteWrite
+	rw.HTTPConfigNode, rw.HTTPConfig = yaml.Node{}, commoncfg.HTTPClientConfig{}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%+v|%s|%v", rw, node, external))
+	return hex.EncodeToString(sum[:8])
 }
 
 func (s *sources) openEmbedded(dc config.Datasource, evaluationInterval config.Duration) (*embedded.DB, error) {
@@ -311,6 +384,11 @@ func (s *sources) close() {
 	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, rr := range s.remote {
+		wg.Go(func() { flushRemote(rr.q) })
+	}
+	wg.Wait()
 	for name, re := range s.embedded {
 		if err := re.stop(); err != nil {
 			s.opts.logger.Error("Closing an embedded datasource failed", "datasource", name, "err", err)

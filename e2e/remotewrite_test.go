@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/alerter/alerter/internal/testutil"
+)
+
+// remoteWriteRules are evaluated by alerter (written to Prometheus by
+// remote write) and, for the alert, by Prometheus' own rule manager, so
+// that the ALERTS series of both can be compared.
+const remoteWriteRules = `
+groups:
+  - name: rw
+    interval: 1s
+    rules:
+      - record: job:e2e_test_value:sum
+        expr: sum by (job) (e2e_test_value)
+        labels: {recorded: "yes"}
+      - alert: ValueHigh
+        expr: e2e_test_value > 0
+        for: 2s
+        labels: {severity: page}
+`
+
+// promSeries is one series of an instant query's answer.
+type promSeries struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+// promQuery runs an instant query against the Prometheus at addr.
+func promQuery(t *testing.T, addr, q string) []promSeries {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(q))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []promSeries `json:"result"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Equal(t, "success", out.Status, q)
+	return out.Data.Result
+}
+
+func (s promSeries) value(t *testing.T) float64 {
+	v, err := strconv.ParseFloat(s.Value[1].(string), 64)
+	require.NoError(t, err)
+	return v
+}
+
+// TestRemoteWriteToRealPrometheus: recording rules and the ALERTS and
+// ALERTS_FOR_STATE series of alerting rules on a prometheus datasource go
+// to Debian's Prometheus by remote write (--web.enable-remote-write-receiver),
+// with the group's and the external labels and the evaluation's timestamps;
+// ALERTS match what Prometheus' own rule manager writes for the same rule,
+// and go stale when the alert resolves.
+func TestRemoteWriteToRealPrometheus(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "e2e_test_value", Help: "Set by the test."})
+	reg.MustRegister(gauge)
+	exporter := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer exporter.Close()
+
+	promDir, promAddr := t.TempDir(), testutil.FreeAddr(t)
+	// Prometheus evaluates the alerting rule only: the recorded series
+	// must come from alerter.
+	promRules := strings.Replace(remoteWriteRules, `      - record: job:e2e_test_value:sum
+        expr: sum by (job) (e2e_test_value)
+        labels: {recorded: "yes"}
+`, "", 1)
+	require.NotEqual(t, remoteWriteRules, promRules)
+	require.NoError(t, os.WriteFile(filepath.Join(promDir, "rules.yml"), []byte(promRules), 0o600))
+	cfg := filepath.Join(promDir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [rules.yml]
+scrape_configs:
+  - job_name: e2e
+    static_configs:
+      - targets: ['%s']
+`, strings.TrimPrefix(exporter.URL, "http://")), 0o600))
+	prom := testutil.Start(t, testutil.Program(t, "prometheus", "prometheus"), "--config.file="+cfg,
+		"--storage.tsdb.path="+filepath.Join(promDir, "tsdb"), "--web.listen-address="+promAddr,
+		"--web.enable-remote-write-receiver", "--log.level=warn")
+	testutil.WaitHTTP(t, prom, "http://"+promAddr+"/-/ready", 60*time.Second)
+
+	a := startAlerter(t, map[string]string{
+		"alerter.yml": fmt.Sprintf(`
+global:
+  evaluation_interval: 1s
+  external_labels: {cluster: e2e}
+datasources:
+  - name: prom
+    type: prometheus
+    url: http://%[1]s
+    remote_write:
+      url: http://%[1]s/api/v1/write
+      queue_config: {batch_send_deadline: 200ms}
+rule_files: [rules.yml]
+`, promAddr),
+		"rules.yml": remoteWriteRules,
+	}, "")
+
+	// The recorded series, with the rule's and the external labels, at an
+	// evaluation's timestamp.
+	var rec []promSeries
+	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() bool {
+		rec = promQuery(t, promAddr, `job:e2e_test_value:sum`)
+		return len(rec) == 1
+	}, "the recorded series never reached Prometheus")
+	require.Equal(t, map[string]string{"__name__": "job:e2e_test_value:sum", "job": "e2e", "recorded": "yes", "cluster": "e2e"}, rec[0].Metric)
+	require.Zero(t, rec[0].value(t))
+	ts := promQuery(t, promAddr, `timestamp(job:e2e_test_value:sum)`)
+	require.Len(t, ts, 1)
+	at := time.UnixMilli(int64(ts[0].value(t) * 1000))
+	require.WithinDuration(t, time.Now(), at, 10*time.Second, "the sample carries its evaluation's time")
+	require.Equal(t, "ok", a.rules(t)["job:e2e_test_value:sum"].Health)
+
+	gauge.Set(42)
+	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() bool {
+		rec = promQuery(t, promAddr, `job:e2e_test_value:sum`)
+		return len(rec) == 1 && rec[0].value(t) == 42
+	}, "the recorded series did not follow the gauge")
+
+	// ALERTS while firing: alerter's (with the external label) and
+	// Prometheus' own (without) have the same labels otherwise.
+	var firing []promSeries
+	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() bool {
+		firing = promQuery(t, promAddr, `ALERTS{alertname="ValueHigh",alertstate="firing"}`)
+		return len(firing) == 2
+	}, "ALERTS firing from both alerter and Prometheus")
+	var ours, theirs map[string]string
+	for _, s := range firing {
+		require.Equal(t, 1.0, s.value(t))
+		if s.Metric["cluster"] == "e2e" {
+			ours = s.Metric
+		} else {
+			theirs = s.Metric
+		}
+	}
+	require.NotNil(t, ours, "alerter's ALERTS: %v", firing)
+	require.NotNil(t, theirs, "Prometheus' ALERTS: %v", firing)
+	delete(ours, "cluster")
+	require.Equal(t, theirs, ours)
+
+	forState := promQuery(t, promAddr, `ALERTS_FOR_STATE{alertname="ValueHigh"}`)
+	require.Len(t, forState, 2, "ALERTS_FOR_STATE from both")
+	var since []float64
+	for _, s := range forState {
+		require.NotContains(t, s.Metric, "alertstate")
+		since = append(since, s.value(t))
+	}
+	require.InDelta(t, since[0], since[1], 5, "both hold when the alert became active (Unix seconds)")
+
+	// Resolved: alerter's ALERTS series go stale (a stale marker), as
+	// Prometheus' own do.
+	gauge.Set(0)
+	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() bool {
+		return len(promQuery(t, promAddr, `ALERTS{alertname="ValueHigh"}`)) == 0 &&
+			len(promQuery(t, promAddr, `ALERTS_FOR_STATE{alertname="ValueHigh"}`)) == 0
+	}, "ALERTS and ALERTS_FOR_STATE did not go stale after the alert resolved")
+	sent, err := strconv.ParseFloat(a.metric(t, `alerter_remote_storage_samples_total{remote="prom"}`), 64)
+	require.NoError(t, err)
+	require.Positive(t, sent)
+	require.Equal(t, "0", a.metric(t, `alerter_remote_storage_samples_dropped_total{reason="refused",remote="prom"}`))
+}

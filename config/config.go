@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"text/template"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -116,6 +117,12 @@ type Datasource struct {
 	// protocol); without it recording rules on the datasource are not
 	// evaluated.
 	RemoteWrite *RemoteWrite `yaml:"remote_write"`
+	// ExternalURL is where users open a prometheus datasource in a
+	// browser, when not at url; SourceURL a template of the
+	// generatorURL of its alerts (SourceLink).
+	ExternalURL    string             `yaml:"external_url"`
+	SourceURL      string             `yaml:"source_url"`
+	sourceTemplate *template.Template `yaml:"-"`
 
 	// For type embedded: series files in promtool notation replayed from
 	// start-up, how often alerter's own metrics are recorded, and how long
@@ -330,6 +337,7 @@ func (ds *Datasource) validate(dir string) []error {
 	if ds.Name == "" {
 		errs = append(errs, errors.New("name must be set"))
 	}
+	errs = append(errs, ds.validateLinks()...)
 	switch ds.Type {
 	case TypePrometheus:
 		if ds.URL == "" {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,6 +63,22 @@ func TestKillNineKeepsFiringAlert(t *testing.T) {
 	t.Parallel()
 	a := startAlerter(t, demo, "")
 	before := waitState(t, a, "Demo", "firing", 30*time.Second)
+	// The API shows the state as the evaluation makes it; the evaluation
+	// writes it at its end. Kill once an evaluation that started after
+	// "firing" was seen has ended (evaluations of a group run in turn).
+	seen := float64(time.Now().UnixMilli()) / 1000
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+		_, body, err := testutil.Get(a.url + "/metrics")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "alerter_rule_group_last_evaluation_timestamp_seconds{") {
+				f := strings.Fields(line)
+				v, err := strconv.ParseFloat(f[len(f)-1], 64)
+				return err == nil && v >= seen
+			}
+		}
+		return false
+	}, "no evaluation ended after the alert was seen firing")
 	a.Kill()
 
 	b := startAlerterIn(t, a.dir, a.storage)

@@ -47,6 +47,10 @@ type Datasource struct {
 	// Version changes when the datasource's settings change, so that
 	// groups using it are restarted on reload.
 	Version string
+	// SourceLink returns the generatorURL of the alerts of a rule (name,
+	// group, expression), given alerter's external URL; nil or an error:
+	// none.
+	SourceLink func(rule, group, expr, externalURL string) (string, error)
 }
 
 // PostableAlert is an alert handed on for notification, with the fields and

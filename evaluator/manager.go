@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/util/strutil"
 
 	"github.com/alerter/alerter/rules"
 )
@@ -330,7 +329,7 @@ func (g *Group) addRules(rg *rules.RuleGroup, cfg *Config) {
 		g.prevSeries = append(g.prevSeries, nil)
 		if r.IsAlerting() {
 			g.rules = append(g.rules, NewAlertingRule(r.Alert, r.Expr, r.For, r.KeepFiringFor, lbls, labels.FromMap(r.Annotations)))
-			g.genURLs = append(g.genURLs, base+strutil.TableLinkForExpression(r.Expr))
+			g.genURLs = append(g.genURLs, g.sourceLink(r.Alert, rg.Name, r.Expr, base))
 			continue
 		}
 		rr := NewRecordingRule(r.Record, r.Expr, lbls)
@@ -340,6 +339,20 @@ func (g *Group) addRules(rg *rules.RuleGroup, cfg *Config) {
 		g.rules = append(g.rules, rr)
 		g.genURLs = append(g.genURLs, "")
 	}
+}
+
+// sourceLink returns the generatorURL of an alerting rule's alerts, ""
+// when the datasource gives none (an error is logged).
+func (g *Group) sourceLink(rule, group, expr, externalURL string) string {
+	if g.ds.SourceLink == nil {
+		return ""
+	}
+	link, err := g.ds.SourceLink(rule, group, expr, externalURL)
+	if err != nil {
+		g.sh.logger.Warn("The source link of a rule could not be made; its alerts have none", "group", group, "rule", rule, "err", err)
+		return ""
+	}
+	return link
 }
 
 func mergeLabels(group, rule map[string]string) labels.Labels {

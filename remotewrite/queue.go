@@ -411,35 +411,24 @@ func retryAfter(h string) time.Duration {
 }
 
 // encode returns the samples as a snappy-compressed remote-write request,
-// one time series per label set (its samples in the order given), and the
-// highest timestamp among them.
+// one time series per sample as Prometheus sends them (a series' samples
+// keep their order), and the highest timestamp among them.
 func encode(batch []entry) ([]byte, int64, error) {
+	n := 0
+	for _, e := range batch {
+		n += e.s.Metric.Len()
+	}
 	var (
-		req     prompb.WriteRequest
-		series  []labels.Labels // of req.Timeseries, by index
-		index   = make(map[uint64][]int, len(batch))
+		req     = prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, len(batch))}
+		lbls    = make([]prompb.Label, 0, n) // every series' labels, one allocation
+		smpls   = make([]prompb.Sample, len(batch))
 		highest int64
 	)
-	for _, e := range batch {
-		h := e.s.Metric.Hash()
-		i := -1
-		for _, j := range index[h] {
-			if labels.Equal(series[j], e.s.Metric) {
-				i = j
-				break
-			}
-		}
-		if i < 0 {
-			i = len(req.Timeseries)
-			index[h] = append(index[h], i)
-			series = append(series, e.s.Metric)
-			ts := prompb.TimeSeries{Labels: make([]prompb.Label, 0, e.s.Metric.Len())}
-			e.s.Metric.Range(func(l labels.Label) {
-				ts.Labels = append(ts.Labels, prompb.Label{Name: l.Name, Value: l.Value})
-			})
-			req.Timeseries = append(req.Timeseries, ts)
-		}
-		req.Timeseries[i].Samples = append(req.Timeseries[i].Samples, prompb.Sample{Value: e.s.F, Timestamp: e.s.T})
+	for i, e := range batch {
+		start := len(lbls)
+		e.s.Metric.Range(func(l labels.Label) { lbls = append(lbls, prompb.Label{Name: l.Name, Value: l.Value}) })
+		smpls[i] = prompb.Sample{Value: e.s.F, Timestamp: e.s.T}
+		req.Timeseries[i] = prompb.TimeSeries{Labels: lbls[start:len(lbls):len(lbls)], Samples: smpls[i : i+1 : i+1]}
 		highest = max(highest, e.s.T)
 	}
 	raw, err := req.Marshal()

@@ -17,10 +17,14 @@ type rulesCase struct {
 	firingFrac float64
 	latency    time.Duration // of the fake query API
 	notify     bool          // alerter: route the alerts to a webhook (vmalert always posts them)
+	record     bool          // recording rules (one series each) written by remote write, not alerting rules
 }
 
 func (c rulesCase) name() string {
 	s := fmt.Sprintf("%d rules @%s", c.rules, c.interval)
+	if c.record {
+		s = fmt.Sprintf("%d recording rules @%s, remote write", c.rules, c.interval)
+	}
 	if c.latency > 0 {
 		s += fmt.Sprintf(" latency %s", c.latency)
 	}
@@ -41,6 +45,10 @@ func writeRules(path string, c rulesCase) error {
 		if c.firingFrac > 0 && i%every == 0 {
 			series = 1
 		}
+		if c.record {
+			fmt.Fprintf(&b, "      - record: bench:recorded:%d\n        expr: bench_metric{rule=\"%d\",series=\"1\"}\n", i, i)
+			continue
+		}
 		fmt.Fprintf(&b, "      - alert: BenchAlert%d\n        expr: bench_metric{rule=\"%d\",series=\"%d\"} > 0\n", i, i, series)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
@@ -55,8 +63,8 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	prom, snk := newFakeProm(c.latency), newSink()
-	promURL, sinkURL := serve(ctx, prom), serve(ctx, snk)
+	prom, snk, rw := newFakeProm(c.latency), newSink(), &rwSink{}
+	promURL, sinkURL, rwURL := serve(ctx, prom), serve(ctx, snk), serve(ctx, rw)
 	rulesFile := filepath.Join(dir, "rules.yml")
 	if err := writeRules(rulesFile, c); err != nil {
 		return nil, err
@@ -66,8 +74,12 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 	ready := "http://" + addr + "/-/ready"
 	switch t.kind {
 	case "alerter":
-		cfg := fmt.Sprintf("global: {evaluation_interval: %s}\ndatasources: [{name: fakeprom, type: prometheus, url: '%s'}]\nrule_files: ['%s']\n",
-			c.interval, promURL, rulesFile)
+		remote := ""
+		if c.record {
+			remote = fmt.Sprintf(", remote_write: {url: '%s/api/v1/write'}", rwURL)
+		}
+		cfg := fmt.Sprintf("global: {evaluation_interval: %s}\ndatasources: [{name: fakeprom, type: prometheus, url: '%s'%s}]\nrule_files: ['%s']\n",
+			c.interval, promURL, remote, rulesFile)
 		if c.notify {
 			cfg += fmt.Sprintf("route: {receiver: sink, group_by: [alertname], group_wait: 1s, group_interval: 5s, repeat_interval: 1h}\n"+
 				"receivers: [{name: sink, webhook_configs: [{url: '%s/hook', send_resolved: false}]}]\n", sinkURL)
@@ -81,6 +93,9 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 		args = []string{"-rule=" + rulesFile, "-datasource.url=" + promURL, "-notifier.url=" + sinkURL,
 			"-evaluationInterval=" + c.interval.String(), "-httpListenAddr=" + addr, "-loggerLevel=ERROR"}
 		ready = "http://" + addr + "/health"
+		if c.record {
+			args = append(args, "-remoteWrite.url="+rwURL)
+		}
 	default:
 		return nil, fmt.Errorf("%s cannot evaluate rules", t.kind)
 	}
@@ -92,6 +107,7 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 	// Two intervals for every group to run once and settle.
 	time.Sleep(2*c.interval + time.Second)
 	prom.count(c.interval)
+	rw0, _, _ := rw.counts()
 	cpu0, err := p.cpuSeconds()
 	if err != nil {
 		return nil, err
@@ -108,7 +124,8 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 	evals, late := prom.stats()
 	expected := float64(c.rules) * c.window.Seconds() / c.interval.Seconds()
 	notifications, posted, delivered := snk.counts()
-	return map[string]any{
+	rw1, rwRequests, rwBad := rw.counts()
+	r := map[string]any{
 		"scenario": "rules", "case": c.name(), "target": t.name, "run": run,
 		"rules": c.rules, "interval_s": c.interval.Seconds(), "window_s": c.window.Seconds(),
 		"notify":      c.notify || t.kind == "vmalert",
@@ -116,5 +133,10 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 		"cpu_s": cpu1 - cpu0, "cpu_s_per_1k_evals": 1000 * (cpu1 - cpu0) / float64(max(evals, 1)),
 		"peak_rss_mib": rss, "notifications": notifications, "alerts_posted_to_notifier": posted,
 		"alerts_delivered": delivered,
-	}, nil
+	}
+	if c.record {
+		r["samples_written"], r["samples_written_per_s"] = rw1-rw0, float64(rw1-rw0)/c.window.Seconds()
+		r["remote_write_requests"], r["remote_write_bad"] = rwRequests, rwBad
+	}
+	return r, nil
 }

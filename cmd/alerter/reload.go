@@ -235,13 +235,16 @@ func newSources(ctx context.Context, opts sourcesOptions) *sources {
 func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, error) {
 	out := make(map[string]evaluator.Datasource, len(cfg.Datasources))
 	for _, dc := range cfg.Datasources {
+		link := func(rule, group, expr, externalURL string) (string, error) {
+			return dc.SourceLink(config.SourceData{Expr: expr, Rule: rule, Group: group, ExternalURL: externalURL})
+		}
 		switch dc.Type {
 		case config.TypePrometheus:
 			c, err := newQueryClient(dc, time.Duration(dc.Timeout))
 			if err != nil {
 				return nil, err
 			}
-			ds := evaluator.Datasource{Name: dc.Name, Querier: c, Version: fingerprint(dc)}
+			ds := evaluator.Datasource{Name: dc.Name, Querier: c, Version: fingerprint(dc), SourceLink: link}
 			if dc.RemoteWrite != nil {
 				q, err := s.remoteQueue(dc, cfg.Global.ExternalLabels)
 				if err != nil {
@@ -256,7 +259,7 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 			if err != nil {
 				return nil, err
 			}
-			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: db, Appender: db, Version: embeddedVersion(dc)}
+			out[dc.Name] = evaluator.Datasource{Name: dc.Name, Querier: db, Appender: db, Version: embeddedVersion(dc) + "|" + dc.SourceURL, SourceLink: link}
 		}
 	}
 	return out, nil
@@ -400,6 +403,6 @@ func (s *sources) close() {
 // changed datasource are restarted with a new client.
 func fingerprint(dc config.Datasource) string {
 	node, _ := yaml.Marshal(&dc.HTTPConfigNode)
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%v|%d|%s", dc.Type, dc.URL, dc.Timeout, dc.MaxResponseSize, node))
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%v|%d|%s|%s|%s", dc.Type, dc.URL, dc.Timeout, dc.MaxResponseSize, node, dc.ExternalURL, dc.SourceURL))
 	return hex.EncodeToString(sum[:8])
 }

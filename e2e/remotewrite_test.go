@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,4 +186,113 @@ rule_files: [rules.yml]
 	require.NoError(t, err)
 	require.Positive(t, sent)
 	require.Equal(t, "0", a.metric(t, `alerter_remote_storage_samples_dropped_total{reason="refused",remote="prom"}`))
+}
+
+// TestRemoteWriteEndpointFailing: while the remote-write endpoint hangs,
+// answers 500 or answers 400, evaluation goes on at every interval (none
+// missed), the queue stays within its capacity, and the samples are
+// dropped (queue full, refused) or retried and sent once the endpoint
+// recovers, each counted.
+func TestRemoteWriteEndpointFailing(t *testing.T) {
+	t.Parallel()
+	exporter := httptest.NewServer(promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}))
+	defer exporter.Close()
+	promAddr := testutil.FreeAddr(t)
+	startPrometheus(t, strings.TrimPrefix(exporter.URL, "http://"), t.TempDir(), promAddr)
+
+	var mode atomic.Value // "hang", "500", "400", "ok"
+	mode.Store("hang")
+	release := make(chan struct{})
+	var taken atomic.Int64
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch mode.Load() {
+		case "hang":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			http.Error(w, "released", http.StatusServiceUnavailable)
+		case "500":
+			http.Error(w, "overloaded", http.StatusInternalServerError)
+		case "400":
+			http.Error(w, "out of order sample", http.StatusBadRequest)
+		default:
+			_, _ = io.Copy(io.Discard, r.Body)
+			taken.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer endpoint.Close()
+	defer close(release)
+
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: rw\n    interval: 1s\n    rules:\n")
+	for i := range 50 {
+		fmt.Fprintf(&rules, "      - record: e2e:rec:%d\n        expr: vector(%d)\n", i, i)
+	}
+	a := startAlerter(t, map[string]string{
+		"alerter.yml": fmt.Sprintf(`
+global: {evaluation_interval: 1s}
+datasources:
+  - name: prom
+    type: prometheus
+    url: http://%s
+    remote_write:
+      url: %s/api/v1/write
+      remote_timeout: 1h
+      queue_config: {capacity: 60, max_shards: 1, max_samples_per_send: 20, batch_send_deadline: 100ms, min_backoff: 50ms, max_backoff: 200ms}
+rule_files: [rules.yml]
+`, promAddr, endpoint.URL),
+		"rules.yml": rules.String(),
+	}, "")
+	num := func(series string) float64 {
+		v, err := strconv.ParseFloat(a.metric(t, series), 64)
+		require.NoError(t, err, series)
+		return v
+	}
+	const (
+		iterations = `alerter_rule_group_iterations_total{rule_group="` // prefix; the key holds the file
+		pending    = `alerter_remote_storage_samples_pending{remote="prom"}`
+		sent       = `alerter_remote_storage_samples_total{remote="prom"}`
+		full       = `alerter_remote_storage_samples_dropped_total{reason="queue_full",remote="prom"}`
+		refused    = `alerter_remote_storage_samples_dropped_total{reason="refused",remote="prom"}`
+		retried    = `alerter_remote_storage_samples_retried_total{remote="prom"}`
+	)
+	groupMetric := func(prefix string) float64 {
+		_, body, err := testutil.Get(a.url + "/metrics")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, prefix) {
+				f := strings.Fields(line)
+				v, err := strconv.ParseFloat(f[len(f)-1], 64)
+				require.NoError(t, err)
+				return v
+			}
+		}
+		return 0
+	}
+
+	// Hanging: evaluations go on, the queue is full and drops.
+	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() bool { return num(full) > 100 },
+		"the queue never filled while the endpoint hung")
+	it0 := groupMetric(iterations)
+	time.Sleep(3 * time.Second)
+	require.GreaterOrEqual(t, groupMetric(iterations)-it0, 2.0, "evaluations go on while the endpoint hangs")
+	require.Zero(t, groupMetric(`alerter_rule_group_iterations_missed_total{rule_group="`), "no evaluation missed")
+	require.LessOrEqual(t, num(pending), 80.0, "at most the capacity and the batch being sent")
+	require.Zero(t, num(sent))
+
+	// 500s: retried.
+	mode.Store("500")
+	release <- struct{}{} // the hanging request ends (503: retried)
+	testutil.Eventually(t, 20*time.Second, 200*time.Millisecond, func() bool { return num(retried) > 0 }, "500s were not retried")
+	// Recovered: the retried and the new samples are taken.
+	mode.Store("ok")
+	testutil.Eventually(t, 20*time.Second, 200*time.Millisecond, func() bool { return num(sent) >= 100 }, "nothing sent after the endpoint recovered")
+	// 400: dropped, not retried.
+	mode.Store("400")
+	testutil.Eventually(t, 20*time.Second, 200*time.Millisecond, func() bool { return num(refused) > 0 }, "400s were not counted as refused")
+	require.Zero(t, groupMetric(`alerter_rule_group_iterations_missed_total{rule_group="`), "no evaluation missed")
+	testutil.Eventually(t, 10*time.Second, 200*time.Millisecond, func() bool { return a.rules(t)["e2e:rec:0"].Health == "ok" },
+		"the recording rule stayed unhealthy once the queue had room")
 }

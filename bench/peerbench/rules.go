@@ -18,6 +18,7 @@ type rulesCase struct {
 	latency    time.Duration // of the fake query API
 	notify     bool          // alerter: route the alerts to a webhook (vmalert always posts them)
 	record     bool          // recording rules (one series each) written by remote write, not alerting rules
+	profileDir string        // where alerter's CPU profile over the window goes, if set
 }
 
 func (c rulesCase) name() string {
@@ -112,7 +113,14 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(c.window)
+	if c.profileDir != "" && t.kind == "alerter" {
+		path := filepath.Join(c.profileDir, fmt.Sprintf("%s-run%d.pprof", t.name, run))
+		if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(c.window.Seconds())), path, c.window); err != nil {
+			fmt.Fprintln(os.Stderr, "peerbench: profile:", err)
+		}
+	} else {
+		time.Sleep(c.window)
+	}
 	cpu1, err := p.cpuSeconds()
 	if err != nil {
 		return nil, err

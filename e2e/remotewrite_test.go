@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter/internal/testutil"
 )
@@ -295,4 +296,97 @@ rule_files: [rules.yml]
 	require.Zero(t, groupMetric(`alerter_rule_group_iterations_missed_total{rule_group="`), "no evaluation missed")
 	testutil.Eventually(t, 10*time.Second, 200*time.Millisecond, func() bool { return a.rules(t)["e2e:rec:0"].Health == "ok" },
 		"the recording rule stayed unhealthy once the queue had room")
+}
+
+// TestCorpusRecordingRulesReachPrometheus: kube-prometheus' node-exporter
+// rule file, from the corpus as it is, runs on a prometheus datasource with
+// remote write, against Debian's Prometheus scraping Debian's node exporter
+// (job "node-exporter", as the rules expect): every recording rule is
+// evaluated, and each whose expression has an answer there has its series
+// written back, with the external label.
+func TestCorpusRecordingRulesReachPrometheus(t *testing.T) {
+	t.Parallel()
+	neAddr, promAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	ne := testutil.Start(t, testutil.Program(t, "prometheus-node-exporter", "prometheus-node-exporter"),
+		"--web.listen-address="+neAddr, "--log.level=warn")
+	testutil.WaitHTTP(t, ne, "http://"+neAddr+"/metrics", 30*time.Second)
+	promDir := t.TempDir()
+	cfg := filepath.Join(promDir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: node-exporter
+    static_configs: [{targets: ['%s']}]
+`, neAddr), 0o600))
+	prom := testutil.Start(t, testutil.Program(t, "prometheus", "prometheus"), "--config.file="+cfg,
+		"--storage.tsdb.path="+filepath.Join(promDir, "tsdb"), "--web.listen-address="+promAddr,
+		"--web.enable-remote-write-receiver", "--log.level=warn")
+	testutil.WaitHTTP(t, prom, "http://"+promAddr+"/-/ready", 60*time.Second)
+
+	src, err := os.ReadFile(filepath.Join(testutil.CorpusDir(t), "kube-prometheus/rules/nodeExporter.rules.yaml"))
+	require.NoError(t, err)
+	// Every 2s instead of the file's default, so that the test is short.
+	a := startAlerter(t, map[string]string{
+		"alerter.yml": fmt.Sprintf(`
+global: {evaluation_interval: 2s, external_labels: {cluster: e2e}}
+datasources:
+  - name: prom
+    type: prometheus
+    url: http://%[1]s
+    remote_write: {url: 'http://%[1]s/api/v1/write', queue_config: {batch_send_deadline: 200ms}}
+rule_files: [node.yml]
+`, promAddr),
+		"node.yml": string(src),
+	}, "")
+
+	var records []apiRule
+	testutil.Eventually(t, 30*time.Second, 500*time.Millisecond, func() bool {
+		records = records[:0]
+		for _, r := range a.rules(t) {
+			if r.Type == "recording" {
+				records = append(records, r)
+			}
+		}
+		for _, r := range records {
+			if r.Health != "ok" {
+				return false
+			}
+		}
+		return len(records) > 0
+	}, "the recording rules were not all evaluated: %+v", records)
+	require.Len(t, records, strings.Count(string(src), "record:"))
+
+	// Each rule's expression, asked of Prometheus, against its recorded
+	// series there.
+	exprs := map[string]string{}
+	var file struct {
+		Groups []struct {
+			Rules []struct{ Record, Expr string }
+		}
+	}
+	require.NoError(t, yaml.Unmarshal(src, &file))
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				exprs[r.Record] = r.Expr
+			}
+		}
+	}
+	written := 0
+	testutil.Eventually(t, 60*time.Second, time.Second, func() bool {
+		written = 0
+		for name, expr := range exprs {
+			want := len(promQuery(t, promAddr, expr))
+			got := promQuery(t, promAddr, name+`{cluster="e2e"}`)
+			if len(got) < want {
+				return false
+			}
+			if want > 0 {
+				written++
+			}
+		}
+		return true
+	}, "a recorded series with an answer in Prometheus was not written back")
+	require.GreaterOrEqual(t, written, 5, "most of the node rules have an answer on a real node exporter")
+	t.Logf("%d of %d recording rules had an answer and were written back", written, len(exprs))
 }

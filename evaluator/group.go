@@ -60,6 +60,9 @@ type Group struct {
 	definition  [32]byte // hash of everything that defines the group, to compare on reload
 
 	sem chan struct{} // bounds the queries of one evaluation
+	// deps holds, for each rule, the earlier recording rules whose
+	// series it may read (ruleDeps): it waits for them alone.
+	deps [][]int
 
 	cancel     context.CancelFunc
 	terminated chan struct{}
@@ -191,10 +194,11 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // Eval evaluates every rule of the group at ts, hands on the alerts that
-// are due and persists the alert states that changed. Runs of alerting rules
-// are evaluated concurrently (they do not depend on one another); a
-// recording rule waits for the rules before it and is waited for by those
-// after it, so that Prometheus' in-order semantics hold. With a concurrency
+// are due and persists the alert states that changed. Rules are evaluated
+// concurrently (up to the group's concurrency), started in order; a rule
+// that may read the series of an earlier recording rule (deps) waits until
+// that rule's evaluation and write have ended, so that Prometheus' in-order
+// semantics hold where they matter. With a concurrency
 // of 1 every rule is evaluated in the calling goroutine, in order: no
 // goroutine is started, and none has to grow a stack deep enough for the
 // query engine, which is most of the cost of a cheap query.
@@ -229,20 +233,37 @@ func (g *Group) eval(ctx context.Context, ts, deadline time.Time, now func() tim
 	}
 	var wg sync.WaitGroup
 	sequential := cap(g.sem) == 1
-	reached := len(g.rules) // the rules before this index were started
+	reached := len(g.rules)  // the rules before this index were started
+	var done []chan struct{} // closed when rule i's evaluation (and write) ended
+	if !sequential {
+		done = make([]chan struct{}, len(g.rules))
+		for i := range done {
+			done[i] = make(chan struct{})
+		}
+	}
 rules:
 	for i, r := range g.rules {
 		if qctx.Err() != nil {
 			reached = i
 			break
 		}
-		if _, isRecording := r.(*RecordingRule); isRecording || sequential {
-			wg.Wait()
-			if isRecording && g.ds.Appender == nil {
-				continue
+		if _, isRecording := r.(*RecordingRule); isRecording && g.ds.Appender == nil {
+			if done != nil {
+				close(done[i])
 			}
+			continue
+		}
+		if sequential {
 			g.evalRule(ctx, qctx, i, r, ts, env)
 			continue
+		}
+		for _, j := range g.deps[i] {
+			select {
+			case <-done[j]:
+			case <-qctx.Done():
+				reached = i
+				break rules
+			}
 		}
 		select {
 		case g.sem <- struct{}{}:
@@ -252,7 +273,7 @@ rules:
 		}
 		wg.Add(1)
 		go func() {
-			defer func() { <-g.sem; wg.Done() }()
+			defer func() { close(done[i]); <-g.sem; wg.Done() }()
 			g.evalRule(ctx, qctx, i, r, ts, env)
 		}()
 	}

@@ -273,26 +273,58 @@ func (r *recorder) Append(_ context.Context, s []promql.Sample) error {
 	return nil
 }
 
-// TestRecordingRulesKeepOrder: an alerting rule after a recording rule is
-// evaluated after it, one before it before it; recording results and
-// ALERTS series are written, and a vanished series gets a stale marker.
-func TestRecordingRulesKeepOrder(t *testing.T) {
+// TestRulesWaitForTheRecordingsTheyRead: a rule that reads an earlier
+// recording rule's series is evaluated after that rule's evaluation and
+// write; rules that read nothing recorded run concurrently with it.
+// Recording results and ALERTS series are written, and a vanished series
+// gets a stale marker.
+func TestRulesWaitForTheRecordingsTheyRead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var order []string
-		q := NewFakeQuerier()
-		for _, e := range []string{"before", "rec", "after"} {
-			q.Set(e, func(time.Time) (promql.Vector, error) {
-				time.Sleep(10 * time.Millisecond)
-				mu.Lock()
-				order = append(order, e)
-				mu.Unlock()
-				return vec("x"), nil
-			})
-		}
+		var (
+			mu         sync.Mutex
+			order      []string
+			concurrent []bool // per evaluation of rec: did independent start meanwhile?
+			sawWrite   []bool // per evaluation of the reader: was job:rec written already?
+		)
 		app := &recorder{}
+		started := make(chan struct{}, 10)
+		q := NewFakeQuerier()
+		note := func(e string) {
+			mu.Lock()
+			order = append(order, e)
+			mu.Unlock()
+		}
+		q.Set("rec", func(time.Time) (promql.Vector, error) {
+			select {
+			case <-started:
+				concurrent = append(concurrent, true)
+			case <-time.After(time.Second):
+				concurrent = append(concurrent, false)
+			}
+			note("rec")
+			return vec("x"), nil
+		})
+		q.Set("independent", func(time.Time) (promql.Vector, error) {
+			started <- struct{}{}
+			time.Sleep(10 * time.Millisecond)
+			note("independent")
+			return vec("x"), nil
+		})
+		q.Set(`job:rec > 0`, func(time.Time) (promql.Vector, error) {
+			app.mu.Lock()
+			n := 0
+			for _, s := range app.samples {
+				if s.Metric.Get("__name__") == "job:rec" {
+					n++
+				}
+			}
+			app.mu.Unlock()
+			sawWrite = append(sawWrite, n == len(sawWrite)+1)
+			note("reader")
+			return vec("x"), nil
+		})
 		cfg := config(q, file("a.yml", rules.RuleGroup{Name: "g", Rules: []rules.Rule{
-			alertRule("Before", "before", 0), {Record: "job:rec", Expr: "rec"}, alertRule("After", "after", 0),
+			{Record: "job:rec", Expr: "rec"}, alertRule("Independent", "independent", 0), alertRule("Reader", `job:rec > 0`, 0),
 		}}))
 		cfg.Datasources = map[string]Datasource{"ds": {Name: "ds", Querier: q, Appender: app}}
 		m := NewManager(Options{})
@@ -302,7 +334,8 @@ func TestRecordingRulesKeepOrder(t *testing.T) {
 		q.SetVector("rec", nil)
 		time.Sleep(10 * time.Second)
 		stop()
-		require.Equal(t, []string{"before", "rec", "after", "before", "after"}, order)
+		require.Equal(t, []bool{true}, concurrent[:1], "the independent rule ran while the recording rule was evaluated")
+		require.Equal(t, []bool{true, true}, sawWrite, "the reader ran after the recorded series was written")
 		byName := map[string][]promql.Sample{}
 		for _, s := range app.samples {
 			byName[s.Metric.Get("__name__")] = append(byName[s.Metric.Get("__name__")], s)
@@ -315,6 +348,15 @@ func TestRecordingRulesKeepOrder(t *testing.T) {
 		require.True(t, isStale(rec[1].F), "the recorded series went away: stale marker")
 		require.Equal(t, rec[0].T+10_000, rec[1].T)
 	})
+}
+
+// TestRuleDeps: a rule depends on the earlier recording rules it selects
+// by name, on all of them when a selector has no fixed name, and on none
+// that come after it.
+func TestRuleDeps(t *testing.T) {
+	exprs := []string{"up", "sum(a:rec)", `{job="x"}`, "rate(b:rec[5m]) > 0", "a:rec + c", `{__name__=~"a:.*"}`, "broken("}
+	records := []string{"a:rec", "b:rec", "", "", "a:rec", "", ""}
+	require.Equal(t, [][]int{nil, {0}, {0, 1}, {1}, {0}, {0, 1, 4}, {0, 1, 4}}, ruleDeps(exprs, records))
 }
 
 func TestRecordingRuleNotEvaluatedWithoutAppender(t *testing.T) {

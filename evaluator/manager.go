@@ -310,6 +310,11 @@ func buildGroup(file string, rg *rules.RuleGroup, cfg *Config, sh *shared) (*Gro
 		return nil, fmt.Errorf("%s: group %q: the evaluation interval must be positive", file, rg.Name)
 	}
 	g.addRules(rg, cfg)
+	exprs, records := make([]string, len(rg.Rules)), make([]string, len(rg.Rules))
+	for i, r := range rg.Rules {
+		exprs[i], records[i] = r.Expr, r.Record
+	}
+	g.deps = ruleDeps(exprs, records)
 	g.definition = definition(file, rg, g, cfg, sh)
 	return g, nil
 }

@@ -34,13 +34,13 @@ var sourceFuncs = template.FuncMap{
 // parseSourceURL parses a source_url template and tries it on an example,
 // so that a template that cannot run fails at load, not at the first
 // alert.
-func parseSourceURL(text string) (*template.Template, error) {
+func parseSourceURL(text, datasource string) (*template.Template, error) {
 	t, err := template.New("source_url").Funcs(sourceFuncs).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("source_url: %w", err)
 	}
 	out, err := execSourceURL(t, SourceData{Expr: `rate(http_requests_total{code=~"5.."}[5m]) > 0`, Rule: "Example", Group: "example",
-		Datasource: "http://prometheus.example:9090", ExternalURL: "http://alerter.example:9095"})
+		Datasource: datasource, ExternalURL: "http://alerter.example:9095"})
 	if err != nil {
 		return nil, err
 	}
@@ -77,12 +77,20 @@ func (ds *Datasource) SourceLink(d SourceData) (string, error) {
 	return d.ExternalURL + "/rules?q=" + url.QueryEscape(d.Rule), nil
 }
 
-// browserURL is where users open a prometheus datasource.
+// browserURL is where users open a prometheus datasource: its
+// external_url, else its url without credentials or query (a link goes to
+// every receiver of the alert).
 func (ds *Datasource) browserURL() string {
+	raw := ds.URL
 	if ds.ExternalURL != "" {
-		return ds.ExternalURL
+		raw = ds.ExternalURL
 	}
-	return ds.URL
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
 
 // validateLinks checks external_url and source_url.
@@ -96,7 +104,11 @@ func (ds *Datasource) validateLinks() []error {
 		}
 	}
 	if ds.SourceURL != "" {
-		t, err := parseSourceURL(ds.SourceURL)
+		example := "" // an embedded datasource has no address of its own
+		if ds.Type == TypePrometheus {
+			example = strings.TrimRight(ds.browserURL(), "/")
+		}
+		t, err := parseSourceURL(ds.SourceURL, example)
 		if err != nil {
 			errs = append(errs, err)
 		}

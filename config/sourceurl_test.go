@@ -17,6 +17,7 @@ datasources:
   - {name: prom, type: prometheus, url: 'http://prom:9090/'}
   - {name: behind, type: prometheus, url: 'http://10.0.0.1:9090', external_url: 'https://prom.example.com/'}
   - {name: local, type: embedded}
+  - {name: secret, type: prometheus, url: 'http://user:pass@prom:9090/p?token=x'}
   - name: grafana
     type: prometheus
     url: 'http://prom:9090'
@@ -28,6 +29,7 @@ datasources:
 		"prom":    "http://prom:9090/graph?g0.expr=up%7Bjob%3D%22a+b%22%7D+%3D%3D+0&g0.tab=1",
 		"behind":  "https://prom.example.com/graph?g0.expr=up%7Bjob%3D%22a+b%22%7D+%3D%3D+0&g0.tab=1",
 		"local":   "http://alerter:9095/rules?q=Down%2FNow",
+		"secret":  "http://prom:9090/p/graph?g0.expr=up%7Bjob%3D%22a+b%22%7D+%3D%3D+0&g0.tab=1",
 		"grafana": "http://alerter:9095/x?left=%22up%7Bjob%3D%5C%22a+b%5C%22%7D+%3D%3D+0%22&ds=http%3A%2F%2Fprom%3A9090&r=Down%2FNow",
 	} {
 		ds, ok := cfg.Datasource(name)
@@ -47,6 +49,10 @@ datasources:
 		require.ErrorContains(t, err, tc.want, tc.tmpl)
 		require.ErrorContains(t, err, `"p"`, "the error names the datasource")
 	}
+	// .Datasource is empty for an embedded datasource: a link made of it
+	// alone is refused at load.
+	_, err = Parse("alerter.yml", []byte("datasources:\n  - {name: l, type: embedded, source_url: '{{.Datasource}}/x'}\n"))
+	require.ErrorContains(t, err, `gives "/x" for an example rule`)
 	_, err = Parse("alerter.yml", []byte("datasources:\n  - {name: l, type: embedded, external_url: 'http://x'}\n"))
 	require.ErrorContains(t, err, "external_url is only for type prometheus")
 }

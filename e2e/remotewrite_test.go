@@ -385,8 +385,9 @@ rule_files: [node.yml]
 				written++
 			}
 		}
-		return true
-	}, "a recorded series with an answer in Prometheus was not written back")
-	require.GreaterOrEqual(t, written, 5, "most of the node rules have an answer on a real node exporter")
+		// Rates need two scrapes: until most rules have an answer in
+		// Prometheus there is little to compare.
+		return written >= 5
+	}, "a recorded series with an answer in Prometheus was not written back, or fewer than 5 rules had an answer")
 	t.Logf("%d of %d recording rules had an answer and were written back", written, len(exprs))
 }

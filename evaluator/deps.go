@@ -7,28 +7,40 @@ import (
 )
 
 // ruleDeps returns, for each rule of a group (its expression), the earlier
-// recording rules (their indices) whose series it may read: those whose
-// record name it selects, or all of them when a selector of it names no
-// metric (or names it by a regex) or it does not parse. A rule waits for
-// those alone, so that rules that read nothing recorded before them run
-// concurrently, as alerting rules do, while Prometheus' in-order semantics
-// hold for those that do.
-func ruleDeps(exprs []string, records []string) [][]int {
+// rules (their indices) whose series it may read: writes[j] names the
+// series rule j writes (a recording rule its record name; an alerting rule
+// ALERTS and ALERTS_FOR_STATE, when the datasource stores them). A rule
+// depends on those whose names it selects, and on all earlier writers when
+// a selector of it names no fixed metric (or names it by a regex) or it
+// does not parse. A rule waits for those alone: on a datasource whose
+// writes a query sees at once (embedded) it reads what they wrote in this
+// evaluation, as in Prometheus; through remote write the endpoint may not
+// have it yet (the README says so). Rules that read nothing written before
+// them run concurrently.
+func ruleDeps(exprs []string, writes [][]string) [][]int {
 	deps := make([][]int, len(exprs))
 	byName := map[string][]int{}
-	var earlier []int // the recording rules before the current one
+	var earlier []int // the rules before the current one that write
 	for i, expr := range exprs {
 		names, any := selectedNames(expr)
 		switch {
 		case any:
 			deps[i] = append([]int(nil), earlier...)
 		default:
+			seen := map[int]bool{}
 			for _, n := range names {
-				deps[i] = append(deps[i], byName[n]...)
+				for _, j := range byName[n] {
+					if !seen[j] {
+						seen[j] = true
+						deps[i] = append(deps[i], j)
+					}
+				}
 			}
 		}
-		if records[i] != "" {
-			byName[records[i]] = append(byName[records[i]], i)
+		for _, n := range writes[i] {
+			byName[n] = append(byName[n], i)
+		}
+		if len(writes[i]) > 0 {
 			earlier = append(earlier, i)
 		}
 	}

@@ -60,8 +60,9 @@ type Group struct {
 	definition  [32]byte // hash of everything that defines the group, to compare on reload
 
 	sem chan struct{} // bounds the queries of one evaluation
-	// deps holds, for each rule, the earlier recording rules whose
-	// series it may read (ruleDeps): it waits for them alone.
+	// deps holds, for each rule, the earlier rules whose series it may
+	// read (ruleDeps): it waits for them alone. The wait holds back the
+	// start of the rules after it.
 	deps [][]int
 
 	cancel     context.CancelFunc
@@ -196,8 +197,8 @@ func maxTime(a, b time.Time) time.Time {
 // Eval evaluates every rule of the group at ts, hands on the alerts that
 // are due and persists the alert states that changed. Rules are evaluated
 // concurrently (up to the group's concurrency), started in order; a rule
-// that may read the series of an earlier recording rule (deps) waits until
-// that rule's evaluation and write have ended, so that Prometheus' in-order
+// that may read the series of an earlier rule (deps) waits until that
+// rule's evaluation and write have ended, so that Prometheus' in-order
 // semantics hold where they matter. With a concurrency
 // of 1 every rule is evaluated in the calling goroutine, in order: no
 // goroutine is started, and none has to grow a stack deep enough for the

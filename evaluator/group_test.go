@@ -350,13 +350,16 @@ func TestRulesWaitForTheRecordingsTheyRead(t *testing.T) {
 	})
 }
 
-// TestRuleDeps: a rule depends on the earlier recording rules it selects
-// by name, on all of them when a selector has no fixed name, and on none
-// that come after it.
+// TestRuleDeps: a rule depends on the earlier rules whose series it
+// selects by name (a recording rule's, an alerting rule's ALERTS), on all
+// earlier writers when a selector has no fixed name, and on none that come
+// after it.
 func TestRuleDeps(t *testing.T) {
-	exprs := []string{"up", "sum(a:rec)", `{job="x"}`, "rate(b:rec[5m]) > 0", "a:rec + c", `{__name__=~"a:.*"}`, "broken("}
-	records := []string{"a:rec", "b:rec", "", "", "a:rec", "", ""}
-	require.Equal(t, [][]int{nil, {0}, {0, 1}, {1}, {0}, {0, 1, 4}, {0, 1, 4}}, ruleDeps(exprs, records))
+	exprs := []string{"up", "sum(a:rec)", `{job="x"}`, "rate(b:rec[5m]) > 0", "a:rec + c", `{__name__=~"a:.*"}`, "broken(",
+		"x > 0", `count(ALERTS{alertname="X"})`}
+	alerts := []string{"ALERTS", "ALERTS_FOR_STATE"}
+	writes := [][]string{{"a:rec"}, {"b:rec"}, nil, nil, {"a:rec"}, nil, nil, alerts, nil}
+	require.Equal(t, [][]int{nil, {0}, {0, 1}, {1}, {0}, {0, 1, 4}, {0, 1, 4}, nil, {7}}, ruleDeps(exprs, writes))
 }
 
 func TestRecordingRuleNotEvaluatedWithoutAppender(t *testing.T) {

@@ -310,11 +310,17 @@ func buildGroup(file string, rg *rules.RuleGroup, cfg *Config, sh *shared) (*Gro
 		return nil, fmt.Errorf("%s: group %q: the evaluation interval must be positive", file, rg.Name)
 	}
 	g.addRules(rg, cfg)
-	exprs, records := make([]string, len(rg.Rules)), make([]string, len(rg.Rules))
+	exprs, writes := make([]string, len(rg.Rules)), make([][]string, len(rg.Rules))
 	for i, r := range rg.Rules {
-		exprs[i], records[i] = r.Expr, r.Record
+		exprs[i] = r.Expr
+		switch {
+		case r.Record != "":
+			writes[i] = []string{r.Record}
+		case g.ds.Appender != nil:
+			writes[i] = []string{alertsMetric, alertsForStateMetric}
+		}
 	}
-	g.deps = ruleDeps(exprs, records)
+	g.deps = ruleDeps(exprs, writes)
 	g.definition = definition(file, rg, g, cfg, sh)
 	return g, nil
 }

@@ -50,7 +50,7 @@ type Options struct {
 	BatchSendDeadline time.Duration
 	// A failed request (5xx, 429, or no answer) is tried again after
 	// MinBackoff, doubling to MaxBackoff; a Retry-After header of a 429
-	// or 503 answer is honoured (up to a minute). A 4xx other than 429
+	// or 5xx answer is honoured (up to a minute). A 4xx other than 429
 	// (and 429 without RetryOn429) drops the request's samples. Defaults
 	// 30ms, 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -163,8 +163,8 @@ func (q *Queue) Append(_ context.Context, samples []promql.Sample) error {
 		}
 		sh.pending = append(sh.pending, e)
 		full := len(sh.pending) >= q.opts.MaxSamplesPerSend
+		q.m.pending.Inc() // before the shard can send it
 		sh.mu.Unlock()
-		q.m.pending.Inc()
 		highest = max(highest, s.T)
 		if full {
 			sh.signal()
@@ -257,7 +257,8 @@ func (sh *shard) run() {
 		case <-sh.wake:
 		case <-t.C:
 		}
-		for {
+		// Until Close gives up (the next round drops what is left).
+		for q.ctx.Err() == nil {
 			batch, closing := sh.take()
 			if len(batch) == 0 {
 				if closing {

@@ -152,13 +152,16 @@ func (r *reloader) applyLocked(ctx context.Context, l *loaded) error {
 	// reopened here.
 	ds, err := r.opts.sources.build(l.cfg)
 	if err != nil {
+		r.opts.sources.abandon()
 		return err
 	}
 	ec := evaluatorConfig(l, ds, ext)
 	if err := r.opts.manager.Update(ctx, ec); err != nil {
+		r.opts.sources.abandon()
 		return err
 	}
-	// No group uses an embedded datasource the configuration dropped.
+	// No group uses an embedded datasource the configuration dropped, nor
+	// a remote-write queue it replaced.
 	r.opts.sources.retire(l.cfg)
 	// The routing is swapped last: nothing after this can fail.
 	r.opts.routing.commit(l.cfg, rc)
@@ -190,9 +193,14 @@ type sources struct {
 	mu       sync.Mutex
 	embedded map[string]*runningEmbedded
 	// remote holds the remote-write queue of each datasource that has
-	// one, kept across reloads while its settings stay.
-	remote        map[string]*runningRemote
-	remoteMetrics *remotewrite.Metrics
+	// one, kept across reloads while its settings stay; pending the
+	// queues a configuration not applied yet built (build), which retire
+	// puts in their place once the groups run on them, and abandon
+	// closes when the configuration is refused.
+	remote, pending map[string]*runningRemote
+	remoteMetrics   *remotewrite.Metrics
+	// flushing counts the replaced queues still sending what they hold.
+	flushing sync.WaitGroup
 }
 
 type runningRemote struct {
@@ -227,7 +235,7 @@ func embeddedVersion(dc config.Datasource) string {
 func newSources(ctx context.Context, opts sourcesOptions) *sources {
 	ctx, cancel := context.WithCancel(ctx)
 	return &sources{opts: opts, ctx: ctx, cancel: cancel, embedded: map[string]*runningEmbedded{},
-		remote: map[string]*runningRemote{}, remoteMetrics: remotewrite.NewMetrics(opts.registerer)}
+		remote: map[string]*runningRemote{}, pending: map[string]*runningRemote{}, remoteMetrics: remotewrite.NewMetrics(opts.registerer)}
 }
 
 // build returns the evaluator's datasources for cfg, opening embedded
@@ -265,14 +273,20 @@ func (s *sources) build(cfg *config.Config) (map[string]evaluator.Datasource, er
 	return out, nil
 }
 
-// remoteQueue returns the remote-write queue of dc, started the first
-// time or when its settings changed (the old one is flushed for
-// remoteFlushTimeout meanwhile).
+// remoteQueue returns the remote-write queue of dc: the running one while
+// its settings stay, else a new one, pending until retire (or abandon).
 func (s *sources) remoteQueue(dc config.Datasource, external map[string]string) (*remotewrite.Queue, error) {
 	version := remoteVersion(dc, external)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rr, ok := s.remote[dc.Name]; ok && rr.version == version {
+		if p, ok := s.pending[dc.Name]; ok {
+			p.q.Close(closedContext())
+			delete(s.pending, dc.Name)
+		}
+		return rr.q, nil
+	}
+	if rr, ok := s.pending[dc.Name]; ok && rr.version == version {
 		return rr.q, nil
 	}
 	rw := dc.RemoteWrite
@@ -289,11 +303,49 @@ func (s *sources) remoteQueue(dc config.Datasource, external map[string]string) 
 		ExternalLabels: labels.FromMap(external), Metrics: s.remoteMetrics,
 		Logger: s.opts.logger.With("component", "remote_write", "datasource", dc.Name),
 	})
-	if old, ok := s.remote[dc.Name]; ok {
-		go flushRemote(old.q)
+	if old, ok := s.pending[dc.Name]; ok {
+		old.q.Close(closedContext()) // built for a configuration never applied: it holds nothing
 	}
-	s.remote[dc.Name] = &runningRemote{q: q, version: version}
+	s.pending[dc.Name] = &runningRemote{q: q, version: version}
 	return q, nil
+}
+
+// commitRemote puts the pending queues in place of those they replace,
+// and stops the queues cfg has no use for; what they hold is sent for
+// remoteFlushTimeout meanwhile. The caller holds s.mu.
+func (s *sources) commitRemote(cfg *config.Config) {
+	for name, rr := range s.pending {
+		if old, ok := s.remote[name]; ok {
+			s.flushing.Go(func() { flushRemote(old.q) })
+		}
+		s.remote[name] = rr
+	}
+	clear(s.pending)
+	for name, rr := range s.remote {
+		if ds, ok := cfg.Datasource(name); ok && ds.RemoteWrite != nil {
+			continue
+		}
+		delete(s.remote, name)
+		s.flushing.Go(func() { flushRemote(rr.q) })
+	}
+}
+
+// abandon closes the queues built for a configuration that was refused.
+func (s *sources) abandon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rr := range s.pending {
+		rr.q.Close(closedContext())
+	}
+	clear(s.pending)
+}
+
+// closedContext is a context that has ended: a queue closed with it drops
+// what it holds at once.
+func closedContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
 
 // flushRemote closes q, sending what it holds for remoteFlushTimeout.
@@ -340,10 +392,13 @@ func (s *sources) openEmbedded(dc config.Datasource, evaluationInterval config.D
 	return s.startEmbedded(dc, evaluationInterval)
 }
 
-// retire stops and closes the embedded datasources cfg does not have.
+// retire stops and closes the embedded datasources cfg does not have, and
+// puts the remote-write queues built for cfg in place (commitRemote): the
+// groups of cfg run on them now.
 func (s *sources) retire(cfg *config.Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.commitRemote(cfg)
 	for name, re := range s.embedded {
 		if ds, ok := cfg.Datasource(name); ok && ds.Type == config.TypeEmbedded {
 			continue
@@ -382,16 +437,19 @@ func (s *sources) startEmbedded(dc config.Datasource, evaluationInterval config.
 	return db, nil
 }
 
-// close stops and closes the embedded datasources.
+// close stops and closes the embedded datasources, and closes the
+// remote-write queues, each sending what it holds for remoteFlushTimeout.
 func (s *sources) close() {
 	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, rr := range s.remote {
-		wg.Go(func() { flushRemote(rr.q) })
+	for _, rr := range s.pending {
+		rr.q.Close(closedContext())
 	}
-	wg.Wait()
+	for _, rr := range s.remote {
+		s.flushing.Go(func() { flushRemote(rr.q) })
+	}
+	s.flushing.Wait()
 	for name, re := range s.embedded {
 		if err := re.stop(); err != nil {
 			s.opts.logger.Error("Closing an embedded datasource failed", "datasource", name, "err", err)

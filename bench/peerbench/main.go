@@ -100,7 +100,7 @@ func runRulesCmd(ctx context.Context, args []string) error {
 	fs.Float64Var(&rc.firingFrac, "firing", 0.1, "fraction of the rules that fire")
 	fs.DurationVar(&rc.latency, "latency", 0, "answer latency of the fake query API")
 	fs.BoolVar(&rc.notify, "notify", true, "alerter: route the alerts to a webhook, as vmalert posts them to its notifier")
-	fs.StringVar(&rc.profileDir, "profile-dir", "", "save alerter's CPU profile over the window (from /debug/pprof/profile) in this folder, as TARGET-runN.pprof")
+	fs.StringVar(&rc.profileDir, "profile-dir", "", "save alerter's CPU profile over the window (from /debug/pprof/profile) and its heap after it in this folder, as TARGET-runN.pprof and TARGET-runN.heap.pprof")
 	fs.BoolVar(&rc.record, "record", false, "recording rules (one series each) whose samples go by remote write to a receiver that decodes and counts them, instead of alerting rules")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -118,6 +118,10 @@ func measureRules(ctx context.Context, t target, c rulesCase, run int) (map[stri
 		if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(c.window.Seconds())), path, c.window); err != nil {
 			fmt.Fprintln(os.Stderr, "peerbench: profile:", err)
 		}
+		heap := filepath.Join(c.profileDir, fmt.Sprintf("%s-run%d.heap.pprof", t.name, run))
+		if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/heap", addr), heap, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "peerbench: heap profile:", err)
+		}
 	} else {
 		time.Sleep(c.window)
 	}

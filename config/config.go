@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -143,6 +144,12 @@ type RemoteWrite struct {
 	HTTPConfigNode yaml.Node                  `yaml:"http_config"`
 	QueueConfig    QueueConfig                `yaml:"queue_config"`
 }
+
+// reservedRemoteWriteHeaders are the headers remote_write's headers may
+// not set, as in Prometheus.
+var reservedRemoteWriteHeaders = []string{"Host", "Authorization", "Content-Encoding", "Content-Type",
+	"X-Prometheus-Remote-Write-Version", "User-Agent", "Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Www-Authenticate"}
 
 // QueueConfig sizes a remote-write queue, in Prometheus' field names (but
 // max_shards is the number of shards, which do not vary); MaxBytes is
@@ -406,6 +413,11 @@ func (rw *RemoteWrite) validate(dir string) []error {
 	}
 	if q.MaxBackoff > 0 && q.MinBackoff > q.MaxBackoff {
 		errs = append(errs, errors.New("remote_write: min_backoff must not exceed max_backoff"))
+	}
+	for name := range rw.Headers {
+		if slices.Contains(reservedRemoteWriteHeaders, http.CanonicalHeaderKey(name)) {
+			errs = append(errs, fmt.Errorf("remote_write: headers: %s is set by alerter (as Prometheus refuses it here); use http_config for authorization", name))
+		}
 	}
 	var err error
 	if rw.HTTPConfig, err = decodeHTTPNode(&rw.HTTPConfigNode, dir, "remote_write: http_config"); err != nil {

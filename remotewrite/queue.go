@@ -80,12 +80,13 @@ func (o *Options) defaults() {
 	if o.BatchSendDeadline <= 0 {
 		o.BatchSendDeadline = 5 * time.Second
 	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = 30 * time.Millisecond
-	}
-	if o.MaxBackoff < o.MinBackoff {
+	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
 	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = min(30*time.Millisecond, o.MaxBackoff)
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
 	if o.Client == nil {
 		o.Client = http.DefaultClient
 	}

@@ -248,3 +248,19 @@ func TestRetryAfter(t *testing.T) {
 	require.Greater(t, d, 5*time.Second)
 	require.LessOrEqual(t, d, 10*time.Second)
 }
+
+// TestBackoffDefaults: a max_backoff below the default min_backoff is kept,
+// the min lowered to it; neither set gives 30ms to 5s.
+func TestBackoffDefaults(t *testing.T) {
+	for _, tc := range []struct{ min, max, wantMin, wantMax time.Duration }{
+		{0, 0, 30 * time.Millisecond, 5 * time.Second},
+		{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		{time.Second, 0, time.Second, 5 * time.Second},
+		{10 * time.Second, 0, 10 * time.Second, 10 * time.Second},
+	} {
+		o := Options{MinBackoff: tc.min, MaxBackoff: tc.max}
+		o.defaults()
+		require.Equal(t, tc.wantMin, o.MinBackoff, "%+v", tc)
+		require.Equal(t, tc.wantMax, o.MaxBackoff, "%+v", tc)
+	}
+}

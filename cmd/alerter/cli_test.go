@@ -142,12 +142,13 @@ rule_files: [good.yml]
 	// A broken remote_write section says what and where.
 	write("alerter.yml", `
 datasources:
-  - {name: prom, type: prometheus, url: 'http://127.0.0.1:9090', remote_write: {url: 'ftp://x', queue_config: {capacity: -1}}}
+  - {name: prom, type: prometheus, url: 'http://127.0.0.1:9090', remote_write: {url: 'ftp://x', queue_config: {capacity: -1}, headers: {authorization: x}}}
 `)
 	code, _, stderr = runCLI(t, "check", "config", filepath.Join(dir, "alerter.yml"))
 	require.Equal(t, exitProblems, code)
 	require.Contains(t, stderr, `remote_write: url "ftp://x" must be an absolute http or https URL`)
 	require.Contains(t, stderr, `remote_write: capacity must not be negative`)
+	require.Contains(t, stderr, `remote_write: headers: authorization is set by alerter`)
 }
 
 // TestSignalDuringStartUpExitsZero: a SIGTERM while alerter starts (here:

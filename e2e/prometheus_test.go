@@ -20,18 +20,26 @@ import (
 // every second, with its data in dataDir.
 func startPrometheus(t *testing.T, target, dataDir, addr string) *testutil.Process {
 	t.Helper()
-	bin := testutil.Program(t, "prometheus", "prometheus")
-	cfg := filepath.Join(dataDir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+	return startPrometheusWith(t, dataDir, addr, fmt.Sprintf(`
 global:
   scrape_interval: 1s
 scrape_configs:
   - job_name: e2e
     static_configs:
       - targets: ['%s']
-`, target), 0o600))
-	p := testutil.Start(t, bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dataDir, "tsdb"),
-		"--web.listen-address="+addr, "--log.level=warn")
+`, target))
+}
+
+// startPrometheusWith runs Debian's prometheus on addr with the
+// configuration config (written to dataDir, as its rule files may be), its
+// data in dataDir, and extra flags.
+func startPrometheusWith(t *testing.T, dataDir, addr, config string, flags ...string) *testutil.Process {
+	t.Helper()
+	bin := testutil.Program(t, "prometheus", "prometheus")
+	cfg := filepath.Join(dataDir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte(config), 0o600))
+	p := testutil.Start(t, bin, append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dataDir, "tsdb"),
+		"--web.listen-address=" + addr, "--log.level=warn"}, flags...)...)
 	testutil.WaitHTTP(t, p, "http://"+addr+"/-/ready", 60*time.Second)
 	return p
 }

@@ -92,8 +92,7 @@ func TestRemoteWriteToRealPrometheus(t *testing.T) {
 `, "", 1)
 	require.NotEqual(t, remoteWriteRules, promRules)
 	require.NoError(t, os.WriteFile(filepath.Join(promDir, "rules.yml"), []byte(promRules), 0o600))
-	cfg := filepath.Join(promDir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+	startPrometheusWith(t, promDir, promAddr, fmt.Sprintf(`
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -102,11 +101,7 @@ scrape_configs:
   - job_name: e2e
     static_configs:
       - targets: ['%s']
-`, strings.TrimPrefix(exporter.URL, "http://")), 0o600))
-	prom := testutil.Start(t, testutil.Program(t, "prometheus", "prometheus"), "--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(promDir, "tsdb"), "--web.listen-address="+promAddr,
-		"--web.enable-remote-write-receiver", "--log.level=warn")
-	testutil.WaitHTTP(t, prom, "http://"+promAddr+"/-/ready", 60*time.Second)
+`, strings.TrimPrefix(exporter.URL, "http://")), "--web.enable-remote-write-receiver")
 
 	a := startAlerter(t, map[string]string{
 		"alerter.yml": fmt.Sprintf(`
@@ -310,18 +305,12 @@ func TestCorpusRecordingRulesReachPrometheus(t *testing.T) {
 	ne := testutil.Start(t, testutil.Program(t, "prometheus-node-exporter", "prometheus-node-exporter"),
 		"--web.listen-address="+neAddr, "--log.level=warn")
 	testutil.WaitHTTP(t, ne, "http://"+neAddr+"/metrics", 30*time.Second)
-	promDir := t.TempDir()
-	cfg := filepath.Join(promDir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
+	startPrometheusWith(t, t.TempDir(), promAddr, fmt.Sprintf(`
 global: {scrape_interval: 1s}
 scrape_configs:
   - job_name: node-exporter
     static_configs: [{targets: ['%s']}]
-`, neAddr), 0o600))
-	prom := testutil.Start(t, testutil.Program(t, "prometheus", "prometheus"), "--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(promDir, "tsdb"), "--web.listen-address="+promAddr,
-		"--web.enable-remote-write-receiver", "--log.level=warn")
-	testutil.WaitHTTP(t, prom, "http://"+promAddr+"/-/ready", 60*time.Second)
+`, neAddr), "--web.enable-remote-write-receiver")
 
 	src, err := os.ReadFile(filepath.Join(testutil.CorpusDir(t), "kube-prometheus/rules/nodeExporter.rules.yaml"))
 	require.NoError(t, err)

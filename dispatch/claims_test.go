@@ -170,20 +170,36 @@ func replicaEnvWith(t *testing.T, route *config.Route, name string, p *memPersis
 		Notifier: &fakeNotifier{name: name, rec: rec, fn: fn}}))
 }
 
+// cluster is replicas of the given names sharing one log and one
+// recorder; preferred says which of them prefers each group (nil: all).
+type cluster struct {
+	c    *memClaimer
+	rec  recorder
+	envs []*env
+}
+
+func newCluster(t *testing.T, route *config.Route, preferred func(replica string) bool, names ...string) *cluster {
+	t.Helper()
+	p := newMemPersister()
+	cl := &cluster{c: newMemClaimer(p)}
+	for _, name := range names {
+		var prefers func(string) bool
+		if preferred != nil {
+			prefers = func(string) bool { return preferred(name) }
+		}
+		cl.envs = append(cl.envs, replicaEnvWith(t, route, name, p, cl.c, &cl.rec, nil, prefers))
+	}
+	return cl
+}
+
 // TestOnlyThePreferredReplicaClaims: three replicas hold the same alerts;
 // a is the preferred sender of the group. a alone claims and sends each
 // notification; the others, which read what a logged, claim nothing, also
 // after the backstop delay.
 func TestOnlyThePreferredReplicaClaims(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		route := replicaRoute(5 * time.Second)
-		p := newMemPersister()
-		c := newMemClaimer(p)
-		var rec recorder
-		var envs []*env
-		for _, name := range []string{"a", "b", "c"} {
-			envs = append(envs, replicaEnvWith(t, route, name, p, c, &rec, nil, func(string) bool { return name == "a" }))
-		}
+		cl := newCluster(t, replicaRoute(5*time.Second), func(r string) bool { return r == "a" }, "a", "b", "c")
+		c, envs, rec := cl.c, cl.envs, &cl.rec
 		start := time.Now()
 		for _, e := range envs {
 			e.put(firing(start, "alertname", "A", "instance", "1"))
@@ -209,14 +225,8 @@ func TestOnlyThePreferredReplicaClaims(t *testing.T) {
 // backstop delay (three leases, 30s), at its next flush.
 func TestBackupSendsWhatThePreferredDoesNot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		route := replicaRoute(5 * time.Second)
-		p := newMemPersister()
-		c := newMemClaimer(p)
-		var rec recorder
-		var envs []*env
-		for _, name := range []string{"b", "c"} {
-			envs = append(envs, replicaEnvWith(t, route, name, p, c, &rec, nil, func(string) bool { return false }))
-		}
+		cl := newCluster(t, replicaRoute(5*time.Second), func(string) bool { return false }, "b", "c")
+		envs, rec := cl.envs, &cl.rec
 		start := time.Now()
 		for _, e := range envs {
 			e.put(firing(start, "alertname", "A"))
@@ -236,14 +246,8 @@ func TestBackupSendsWhatThePreferredDoesNot(t *testing.T) {
 // resolve) is sent by one of them.
 func TestReplicasSendEachNotificationOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		route := replicaRoute(10 * time.Second)
-		p := newMemPersister()
-		c := newMemClaimer(p)
-		var rec recorder
-		var envs []*env
-		for _, name := range []string{"a", "b", "c"} {
-			envs = append(envs, replicaEnv(t, route, name, p, c, &rec, nil))
-		}
+		cl := newCluster(t, replicaRoute(10*time.Second), nil, "a", "b", "c")
+		envs, rec := cl.envs, &cl.rec
 		start := time.Now()
 		for _, e := range envs {
 			e.put(firing(start, "alertname", "A", "instance", "1"), firing(start, "alertname", "A", "instance", "2"))

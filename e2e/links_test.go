@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/alerter/alerter/internal/testutil"
@@ -27,10 +25,9 @@ import (
 // page, each answers 200.
 func TestAlertSourceLinksAnswer(t *testing.T) {
 	t.Parallel()
-	exporter := httptest.NewServer(promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}))
-	defer exporter.Close()
+	_, target := gaugeExporter(t)
 	promAddr := testutil.FreeAddr(t)
-	startPrometheus(t, strings.TrimPrefix(exporter.URL, "http://"), t.TempDir(), promAddr)
+	startPrometheus(t, target, t.TempDir(), promAddr)
 
 	var (
 		mu    sync.Mutex

@@ -44,20 +44,26 @@ func startPrometheusWith(t *testing.T, dataDir, addr, config string, flags ...st
 	return p
 }
 
+// gaugeExporter serves a gauge e2e_test_value (0 until set) for the length
+// of the test, and returns it and the address Prometheus scrapes.
+func gaugeExporter(t *testing.T) (prometheus.Gauge, string) {
+	reg := prometheus.NewRegistry()
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "e2e_test_value", Help: "Set by the test."})
+	reg.MustRegister(gauge)
+	exporter := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(exporter.Close)
+	return gauge, strings.TrimPrefix(exporter.URL, "http://")
+}
+
 // TestAgainstRealPrometheus evaluates rules against Debian's Prometheus
 // scraping a gauge the test sets: pending, firing, a Prometheus outage
 // (the alert stays firing, the rule turns unhealthy, one log line), and
 // resolution; and a query that Prometheus rejects at execution.
 func TestAgainstRealPrometheus(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "e2e_test_value", Help: "Set by the test."})
-	reg.MustRegister(gauge)
-	exporter := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer exporter.Close()
-
+	gauge, target := gaugeExporter(t)
 	promDir, promAddr := t.TempDir(), testutil.FreeAddr(t)
-	prom := startPrometheus(t, strings.TrimPrefix(exporter.URL, "http://"), promDir, promAddr)
+	prom := startPrometheus(t, target, promDir, promAddr)
 
 	a := startAlerter(t, map[string]string{
 		"alerter.yml": fmt.Sprintf(`
@@ -125,7 +131,7 @@ groups:
 
 	// Prometheus is back and the gauge is 0: the alert resolves.
 	gauge.Set(0)
-	startPrometheus(t, strings.TrimPrefix(exporter.URL, "http://"), promDir, promAddr)
+	startPrometheus(t, target, promDir, promAddr)
 	testutil.Eventually(t, 30*time.Second, 200*time.Millisecond, func() bool {
 		st, _ := a.alertState(t, "ValueHigh")
 		return st == ""

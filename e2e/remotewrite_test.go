@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
@@ -77,11 +75,7 @@ func (s promSeries) value(t *testing.T) float64 {
 // and go stale when the alert resolves.
 func TestRemoteWriteToRealPrometheus(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "e2e_test_value", Help: "Set by the test."})
-	reg.MustRegister(gauge)
-	exporter := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer exporter.Close()
+	gauge, target := gaugeExporter(t)
 
 	promDir, promAddr := t.TempDir(), testutil.FreeAddr(t)
 	// Prometheus evaluates the alerting rule only: the recorded series
@@ -101,7 +95,7 @@ scrape_configs:
   - job_name: e2e
     static_configs:
       - targets: ['%s']
-`, strings.TrimPrefix(exporter.URL, "http://")), "--web.enable-remote-write-receiver")
+`, target), "--web.enable-remote-write-receiver")
 
 	a := startAlerter(t, map[string]string{
 		"alerter.yml": fmt.Sprintf(`
@@ -191,10 +185,9 @@ rule_files: [rules.yml]
 // recovers, each counted.
 func TestRemoteWriteEndpointFailing(t *testing.T) {
 	t.Parallel()
-	exporter := httptest.NewServer(promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{}))
-	defer exporter.Close()
+	_, target := gaugeExporter(t)
 	promAddr := testutil.FreeAddr(t)
-	startPrometheus(t, strings.TrimPrefix(exporter.URL, "http://"), t.TempDir(), promAddr)
+	startPrometheus(t, target, t.TempDir(), promAddr)
 
 	var mode atomic.Value // "hang", "500", "400", "ok"
 	mode.Store("hang")

@@ -69,19 +69,19 @@ func (ag *aggrGroup) start(wait time.Duration) { ag.timer.Reset(wait) }
 
 // insert adds or replaces an alert, unless it is new and the group holds
 // max alerts already (0: no limit); it reports whether the alert is in the
-// group. The caller holds the dispatcher's lock for reading, so the group
-// cannot be removed meanwhile.
-func (ag *aggrGroup) insert(a *Alert, max int) bool {
+// group, and whether it was not before (added). The caller holds the
+// dispatcher's lock for reading, so the group cannot be removed meanwhile.
+func (ag *aggrGroup) insert(a *Alert, max int) (in, added bool) {
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	old, ok := ag.alerts[a.fp]
 	switch {
 	case !ok && max > 0 && len(ag.alerts) >= max:
-		return false
+		return false, false
 	case !ok || !old.UpdatedAt.After(a.UpdatedAt):
 		ag.alerts[a.fp] = a
 	}
-	return true
+	return true, !ok
 }
 
 // snapshot returns the group's alerts sorted by labels, as Alertmanager

@@ -23,6 +23,9 @@ type Options struct {
 	TimeIntervals *timeinterval.Intervener
 	Log           *NotificationLog
 	History       History // nil: attempts are not recorded
+	// Events, if set, records what happened to each alert: where it was
+	// routed, and each flush's outcome for it (see Event).
+	Events EventRecorder
 	Logger        *slog.Logger
 	Metrics       *Metrics
 	Now           func() time.Time // default time.Now
@@ -81,6 +84,7 @@ type Dispatcher struct {
 	intervals       *timeinterval.Intervener
 	log             *NotificationLog
 	history         History
+	events          EventRecorder
 	logger          *slog.Logger
 	metrics         *Metrics
 	now             func() time.Time
@@ -133,7 +137,7 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{
 		route: opts.Route, receivers: opts.Receivers, inhibitor: opts.Inhibitor,
-		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log, history: opts.History,
+		silencer: opts.Silencer, intervals: opts.TimeIntervals, log: opts.Log, history: opts.History, events: opts.Events,
 		logger: opts.Logger, metrics: opts.Metrics, now: opts.Clock.Now, clock: opts.Clock, onMuted: opts.OnMuted,
 		minFlushTimeout: opts.MinFlushTimeout,
 		maxGroups:       opts.MaxGroups, maxPerGroup: opts.MaxAlertsPerGroup, holdUntil: opts.HoldUntil,
@@ -194,13 +198,26 @@ func (d *Dispatcher) ingest(alerts []*Alert) {
 	// started long ago, as after a restart or reload) must not flush
 	// before the batch's other alerts of the group are in it, or it
 	// notifies "all resolved" for a group that has firing alerts.
-	var made []newGroup
+	var (
+		made   []newGroup
+		routed []Event
+	)
 	for _, a := range alerts {
 		for _, r := range d.route.Match(a.Labels) {
-			if ng, ok := d.insert(r, a, now); ok {
+			ng, made1, added := d.insert(r, a, now)
+			if made1 {
 				made = append(made, ng)
 			}
+			if added != nil && d.events != nil {
+				routed = append(routed, Event{
+					At: now, Fingerprint: a.fp, Labels: a.Labels, Kind: EventRouted,
+					GroupKey: added.key, Receiver: r.Opts.Receiver, Quiet: r.Opts.RepeatInterval,
+				})
+			}
 		}
+	}
+	if len(routed) > 0 {
+		d.events.RecordEvents(d.ctx, routed)
 	}
 	for _, ng := range made {
 		ng.ag.start(ng.wait)
@@ -218,30 +235,38 @@ type newGroup struct {
 }
 
 // insert puts a into its group of route r, and returns the group if it
-// made it: the caller starts its timer.
-func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (newGroup, bool) {
+// made it (made: the caller starts its timer), and the group if a was not
+// in it before (added).
+func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (ng newGroup, made bool, added *aggrGroup) {
 	labels := r.GroupLabels(a.Labels)
 	id := groupID{route: r, fp: labels.Fingerprint()}
+	into := func(ag *aggrGroup) *aggrGroup {
+		in, isNew := ag.insert(a, d.maxPerGroup)
+		d.inserted(in, NotGroupedPerGroupLimit, d.maxPerGroup)
+		if isNew {
+			return ag
+		}
+		return nil
+	}
 	d.mu.RLock()
 	if ag := d.groups[id]; ag != nil {
-		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
+		added = into(ag)
 		d.mu.RUnlock()
-		return newGroup{}, false
+		return newGroup{}, false, added
 	}
 	d.mu.RUnlock()
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ag := d.groups[id]; ag != nil {
-		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
-		return newGroup{}, false
+		return newGroup{}, false, into(ag)
 	}
 	if d.ctx.Err() != nil {
-		return newGroup{}, false // stopped: a newer dispatcher has the alert
+		return newGroup{}, false, nil // stopped: a newer dispatcher has the alert
 	}
 	if d.maxGroups > 0 && len(d.groups) >= d.maxGroups {
 		d.inserted(false, NotGroupedGroupsLimit, d.maxGroups)
-		return newGroup{}, false
+		return newGroup{}, false, nil
 	}
 	ag := newAggrGroup(d, id, labels)
 	d.groups[id] = ag
@@ -251,7 +276,7 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (newGroup, bool) 
 		wait = 0 // the alert started long ago: flush at once
 	}
 	wait = max(wait, d.holdUntil.Sub(now))
-	return newGroup{ag, wait}, true
+	return newGroup{ag, wait}, true, ag
 }
 
 // inserted counts an alert that a limit kept out of its group, and logs the

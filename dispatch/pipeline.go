@@ -17,7 +17,12 @@ import (
 // nothing to do), which lets the group drop the resolved alerts.
 func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert, now time.Time) bool {
 	r := ag.route
-	if d.timeMuted(r, now) {
+	ev := d.newEvents(ag, now)
+	defer ev.record(ctx)
+	if names, ok := d.timeMuted(r, now); ok {
+		for _, a := range alerts {
+			ev.add(a, EventMuted, nil, func(e *Event) { e.Intervals = names })
+		}
 		d.muted(ag, alerts, now, "time interval")
 		return true
 	}
@@ -26,13 +31,17 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 	var resolved []uint64
 	silenced, inhibited := 0, 0
 	for _, a := range alerts {
-		if _, ok := d.inhibitor.Inhibited(a.Labels, now); ok {
+		if src, ok := d.inhibitor.Inhibited(a.Labels, now); ok {
 			inhibited++
+			ev.add(a, EventInhibited, nil, func(e *Event) { e.Inhibitor = src.String() })
 			continue
 		}
-		if d.silencer != nil && len(d.silencer.Mutes(a.Labels)) > 0 {
-			silenced++
-			continue
+		if d.silencer != nil {
+			if ids := d.silencer.Mutes(a.Labels); len(ids) > 0 {
+				silenced++
+				ev.add(a, EventSilenced, nil, func(e *Event) { e.Silences = ids })
+				continue
+			}
 		}
 		kept = append(kept, a)
 		if a.ResolvedAt(now) {
@@ -70,22 +79,24 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 }
 
 // timeMuted applies the route's mute_time_intervals and
-// active_time_intervals at now.
-func (d *Dispatcher) timeMuted(r *Route, now time.Time) bool {
+// active_time_intervals at now. It returns the intervals that mute: the
+// mute_time_intervals in force, or the active_time_intervals (all outside
+// their times).
+func (d *Dispatcher) timeMuted(r *Route, now time.Time) ([]string, bool) {
 	if d.intervals == nil {
-		return false
+		return nil, false
 	}
 	if len(r.Opts.MuteTimeIntervals) > 0 {
-		if muted, _, err := d.intervals.Mutes(r.Opts.MuteTimeIntervals, now); err == nil && muted {
-			return true
+		if muted, names, err := d.intervals.Mutes(r.Opts.MuteTimeIntervals, now); err == nil && muted {
+			return names, true
 		}
 	}
 	if len(r.Opts.ActiveTimeIntervals) > 0 {
 		if active, err := d.intervals.ContainsTime(r.Opts.ActiveTimeIntervals, now); err == nil && !active {
-			return true
+			return r.Opts.ActiveTimeIntervals, true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // logKey is the notification log key of one integration for one group:
@@ -145,6 +156,7 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 		}
 		if needsUpdate(prev, fs.firing, fs.resolved, in.SendResolved, ag.route.Opts.RepeatInterval, now) == NoNotification {
 			ag.clearOwed(key)
+			d.deduplicated(ctx, ag, in, fs, prev)
 			return true
 		}
 		backup := !d.log.prefers(ag.key)
@@ -201,6 +213,7 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 			"firing", len(firing), "resolved", len(resolved), "logged", prev != nil)
 	}
 	if reason == NoNotification {
+		d.deduplicated(ctx, ag, in, fs, prev)
 		return true
 	}
 	send := alerts
@@ -219,7 +232,8 @@ func (d *Dispatcher) notifyIntegration(ctx context.Context, ag *aggrGroup, in In
 			Alerts: send, Now: now, Reason: reason, Muted: fs.muted,
 		}
 		start := time.Now()
-		err := d.deliver(ctx, in, b)
+		attempts, err := d.deliver(ctx, in, b)
+		d.delivered(ctx, ag, in, b, attempts, err)
 		if hc != nil && hc.stopRenewing() && err == nil {
 			// Sent, though the lease may have run out at the end: the
 			// confirmation below still records it.
@@ -349,28 +363,28 @@ const (
 )
 
 // deliver tries in.Notifier until it succeeds, fails for good, or the
-// flush deadline passes.
-func (d *Dispatcher) deliver(ctx context.Context, in Integration, b *Batch) error {
+// flush deadline passes. It returns how many attempts it made.
+func (d *Dispatcher) deliver(ctx context.Context, in Integration, b *Batch) (int, error) {
 	wait := retryBase
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		retry, err := in.Notifier.Notify(ctx, b)
 		d.record(ctx, in, b, attempt, start, err)
 		if err == nil {
-			return nil
+			return attempt, nil
 		}
 		if !retry {
-			return fmt.Errorf("attempt %d (not retried): %w", attempt, err)
+			return attempt, fmt.Errorf("attempt %d (not retried): %w", attempt, err)
 		}
 		pause := wait/2 + rand.N(wait/2+1)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < pause {
-			return fmt.Errorf("attempt %d, giving up before the flush deadline: %w", attempt, err)
+			return attempt, fmt.Errorf("attempt %d, giving up before the flush deadline: %w", attempt, err)
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("attempt %d: %w", attempt, err)
+			return attempt, fmt.Errorf("attempt %d: %w", attempt, err)
 		case <-t.C:
 		}
 		wait = min(2*wait, retryMax)

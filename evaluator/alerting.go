@@ -47,6 +47,33 @@ type evalEnv struct {
 	// writeSeries asks rules for the samples to store (ALERTS, recordings).
 	writeSeries bool
 	logger      *slog.Logger
+	// group names the rules' group, and onTransition, if set, is told of
+	// each alert whose state an evaluation changed.
+	group        string
+	onTransition func(Transition)
+	extLabels    labels.Labels
+}
+
+// Transition is a change of an alert's state made by an evaluation, for
+// Options.OnTransition.
+type Transition struct {
+	At time.Time
+	// Rule is the group and the rule's name, "group/Name".
+	Rule string
+	// Labels are the alert's, with the external labels, as sent.
+	Labels   labels.Labels
+	From, To AlertState
+	Value    float64
+}
+
+// changed tells env.onTransition of a change of a's state from from.
+func (env *evalEnv) changed(r *AlertingRule, a *Alert, from AlertState, ts time.Time) {
+	if env.onTransition == nil || a.State == from {
+		return
+	}
+	env.onTransition(Transition{
+		At: ts, Rule: env.group + "/" + r.name, Labels: withExternalLabels(a.Labels, env.extLabels), From: from, To: a.State, Value: a.Value,
+	})
 }
 
 // AlertingRule turns the result of an expression into alerts and keeps
@@ -130,8 +157,14 @@ func (r *AlertingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (pr
 	var vec promql.Vector
 	numActive := 0
 	for h, a := range r.active {
+		from := a.State
+		if from == StatePending && a.ActiveAt.Equal(ts) {
+			from = StateInactive // made by this evaluation
+		}
 		if _, ok := alerts[h]; !ok {
-			if !r.gone(h, a, ts) {
+			stillActive := r.gone(h, a, ts)
+			env.changed(r, a, from, ts)
+			if !stillActive {
 				continue
 			}
 		} else {
@@ -142,6 +175,7 @@ func (r *AlertingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (pr
 			a.State = StateFiring
 			a.FiredAt = ts
 		}
+		env.changed(r, a, from, ts)
 		// A firing alert stays firing when a reload makes `for` longer,
 		// as in Prometheus: demoting it would resolve it downstream and
 		// fire it again later.

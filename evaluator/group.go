@@ -39,6 +39,7 @@ type shared struct {
 	resendDelay    time.Duration
 	concurrency    int
 	ownership      Ownership
+	onTransition   func(Transition)
 }
 
 // Group is a list of rules evaluated together on one schedule, in one
@@ -231,6 +232,9 @@ func (g *Group) eval(ctx context.Context, ts, deadline time.Time, now func() tim
 		externalURL:    g.sh.externalURL,
 		writeSeries:    g.ds.Appender != nil,
 		logger:         g.sh.logger,
+		group:          g.name,
+		onTransition:   g.sh.onTransition,
+		extLabels:      g.sh.externalLabels,
 	}
 	var wg sync.WaitGroup
 	sequential := cap(g.sem) == 1

@@ -29,6 +29,10 @@ type Options struct {
 	// Ownership, if set, says which groups this process evaluates; nil:
 	// every group.
 	Ownership Ownership
+	// OnTransition, if set, is told of every change of an alert's state
+	// (pending, firing, inactive), from the goroutine evaluating its
+	// rule: it must not block.
+	OnTransition func(Transition)
 }
 
 // Config is one configuration of rules: what Update applies.
@@ -249,6 +253,7 @@ func buildGroups(cfg Config, opts Options) ([]*Group, error) {
 		resendDelay:    cfg.ResendDelay,
 		concurrency:    max(cfg.Concurrency, 1),
 		ownership:      opts.Ownership,
+		onTransition:   opts.OnTransition,
 	}
 	var (
 		groups []*Group

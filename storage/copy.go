@@ -22,6 +22,8 @@ var copiedTables = []struct {
 	{"meta", "key", []string{"key", "value"}},
 	{"notification_history", "id", []string{"at", "duration_ns", "receiver", "integration", "group_key", "status", "alerts",
 		"alerts_total", "attempt", "error", "reason"}},
+	{"alert_events", "id", []string{"at", "fingerprint", "kind", "group_key", "receiver", "integration", "data"}},
+	{"alert_event_labels", "fingerprint", []string{"fingerprint", "labels", "seen_at"}},
 }
 
 // CopyCounts is how many rows Copy moved, by table.

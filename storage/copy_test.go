@@ -44,13 +44,17 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		h.Record(ctx, attempt(i, "r", "webhook/0", "g", ""))
 	}
 	require.NoError(t, h.Flush(ctx))
+	ev := NewEvents(src, EventsOptions{})
+	ev.RecordEvents(ctx, []dispatch.Event{eventOf(alert.Labels, 0, dispatch.EventFiring, "", nil),
+		eventOf(alert.Labels, 1, dispatch.EventSent, "r", nil)})
+	require.NoError(t, ev.Flush(ctx))
 
 	dst := open(t, testutil.PostgresSchema(t))
 	defer dst.Close()
 	counts, err := Copy(ctx, src, dst)
 	require.NoError(t, err)
 	require.Equal(t, CopyCounts{"silences": 1, "notification_log": 1, "alert_states": 1, "alerts": 1, "meta": 1,
-		"notification_history": 3}, counts)
+		"notification_history": 3, "alert_events": 2, "alert_event_labels": 1}, counts)
 
 	gotSils, err := dst.Silences().LoadSilences(ctx)
 	require.NoError(t, err)
@@ -58,6 +62,10 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	require.Equal(t, sil.Matchers.String(), gotSils[0].Matchers.String())
 	require.Equal(t, "zoë", gotSils[0].CreatedBy)
 	require.True(t, gotSils[0].EndsAt.Equal(sil.EndsAt))
+	tls, _, err := NewEvents(dst, EventsOptions{}).Timeline(ctx, TimelineQuery{Fingerprints: []model.Fingerprint{alert.Labels.Fingerprint()}})
+	require.NoError(t, err)
+	require.Len(t, tls, 1)
+	require.Len(t, tls[0].Events, 2)
 	gotLog, err := dst.NotificationLog().LoadNotificationLog(ctx)
 	require.NoError(t, err)
 	require.Len(t, gotLog, 1)

@@ -4,12 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,8 +36,6 @@ const (
 	// DefaultHistoryGCInterval is how often Run deletes attempts past
 	// retention when HistoryOptions.GCInterval is zero.
 	DefaultHistoryGCInterval = 15 * time.Minute
-	// historyFlushTimeout bounds the last flush when Run ends.
-	historyFlushTimeout = 10 * time.Second
 )
 
 // HistoryOptions configure a History.
@@ -59,27 +55,16 @@ type HistoryOptions struct {
 }
 
 // History is the notification history: every delivery attempt, kept for
-// the retention. It implements dispatch.History.
-//
-// Record is called on the delivery path, so it never touches the disk: it
-// appends to a bounded in-memory queue (dropping, and counting, what does
-// not fit) and wakes the writer. Run is the writer: it takes the whole
-// queue at once and writes it in one transaction per batch, so that a
-// burst of notifications costs a few fsyncs, not one each.
+// the retention. It implements dispatch.History. Record is called on the
+// delivery path: it only queues (see writeQueue).
 type History struct {
 	db        *DB
 	retention time.Duration
 	// gcInterval is how often Run deletes expired attempts.
 	gcInterval time.Duration
-	size       int
 	logger     *slog.Logger
 	dropped    *prometheus.CounterVec
-
-	mu    sync.Mutex // guards queue
-	queue []queuedAttempt
-	wake  chan struct{} // capacity 1: "the queue is not empty"
-
-	writeMu sync.Mutex // one flush at a time, so rows keep their order
+	q          *writeQueue[queuedAttempt]
 }
 
 // queuedAttempt is an attempt with its alerts capped and their total.
@@ -128,15 +113,13 @@ func NewHistory(db *DB, opts HistoryOptions) *History {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &History{
-		db: db, retention: opts.Retention, gcInterval: opts.GCInterval, size: opts.QueueSize, logger: opts.Logger,
+		db: db, retention: opts.Retention, gcInterval: opts.GCInterval, logger: opts.Logger,
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alerter_notification_history_dropped_total",
 			Help: "Delivery attempts not recorded in the notification history, by reason: queue_full (the writer fell behind) or write_error.",
 		}, []string{"reason"}),
-		wake: make(chan struct{}, 1),
 	}
-	h.dropped.WithLabelValues("queue_full")
-	h.dropped.WithLabelValues("write_error")
+	h.q = newWriteQueue(opts.QueueSize, historyBatch, "notification history", h.dropped, opts.Logger, h.write)
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(h.dropped)
 	}
@@ -151,70 +134,17 @@ func (h *History) Record(_ context.Context, a dispatch.Attempt) {
 		// A copy, so that the queue does not keep the rest alive.
 		q.a.Alerts = slices.Clone(a.Alerts[:historyMaxAlerts])
 	}
-	h.mu.Lock()
-	if len(h.queue) >= h.size {
-		h.mu.Unlock()
-		h.dropped.WithLabelValues("queue_full").Inc()
-		return
-	}
-	h.queue = append(h.queue, q)
-	h.mu.Unlock()
-	select {
-	case h.wake <- struct{}{}:
-	default: // the writer is already woken
-	}
+	h.q.add(q)
 }
 
 // Run writes queued attempts until ctx ends, then writes what is still
 // queued. Every 15 minutes (and at the start) it deletes attempts older
 // than the retention.
-func (h *History) Run(ctx context.Context) {
-	h.deleteExpiredLogged(ctx)
-	gc := time.NewTicker(h.gcInterval)
-	defer gc.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyFlushTimeout)
-			err := h.Flush(fctx)
-			cancel()
-			if err != nil {
-				h.logger.Warn("Writing the notification history at shutdown failed", "err", err)
-			}
-			return
-		case <-h.wake:
-			// A batch taken from the queue is written even if ctx ends
-			// meanwhile: it is no longer in the queue for the last flush.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historyFlushTimeout)
-			err := h.Flush(fctx)
-			cancel()
-			if err != nil {
-				h.logger.Warn("Writing the notification history failed", "err", err)
-			}
-		case <-gc.C:
-			h.deleteExpiredLogged(ctx)
-		}
-	}
-}
+func (h *History) Run(ctx context.Context) { h.q.run(ctx, h.gcInterval, h.deleteExpiredLogged) }
 
 // Flush writes every attempt queued now, and returns once they are
 // durable. Attempts that fail to be written are dropped and counted.
-func (h *History) Flush(ctx context.Context) error {
-	h.writeMu.Lock()
-	defer h.writeMu.Unlock()
-	h.mu.Lock()
-	queue := h.queue
-	h.queue = nil
-	h.mu.Unlock()
-	var errs []error
-	for batch := range slices.Chunk(queue, historyBatch) {
-		if err := h.write(ctx, batch); err != nil {
-			h.dropped.WithLabelValues("write_error").Add(float64(len(batch)))
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
+func (h *History) Flush(ctx context.Context) error { return h.q.flush(ctx) }
 
 // historyRow is an attempt encoded for its row.
 type historyRow struct {

@@ -102,6 +102,25 @@ var pgMigrations = []string{
 	// it: the entry's content stays.
 	`ALTER TABLE notification_log ADD COLUMN txid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint);
 	CREATE INDEX notification_log_txid ON notification_log (txid)`,
+	// The alerts' timelines (Events).
+	`CREATE TABLE alert_events (
+		id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		at          BIGINT NOT NULL, -- Unix nanoseconds
+		fingerprint BIGINT NOT NULL, -- the alert's, as a signed 64-bit integer
+		kind        TEXT   NOT NULL,
+		group_key   TEXT   NOT NULL,
+		receiver    TEXT   NOT NULL,
+		integration TEXT   NOT NULL,
+		data        TEXT   NOT NULL  -- JSON object: the kind's fields
+	);
+	CREATE INDEX alert_events_fingerprint_at ON alert_events (fingerprint, at);
+	CREATE INDEX alert_events_at ON alert_events (at);
+	CREATE TABLE alert_event_labels (
+		fingerprint BIGINT PRIMARY KEY,
+		labels      TEXT   NOT NULL,
+		seen_at     BIGINT NOT NULL
+	);
+	CREATE INDEX alert_event_labels_seen_at ON alert_event_labels (seen_at)`,
 }
 
 // pgPoolConns is the size of each of a replica's two connection pools,

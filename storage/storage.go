@@ -195,6 +195,25 @@ var migrations = []string{
 		owner       TEXT    NOT NULL,
 		lease_until INTEGER NOT NULL -- Unix nanoseconds, the database's clock
 	) WITHOUT ROWID`,
+	// The alerts' timelines (Events).
+	`CREATE TABLE alert_events (
+		id          INTEGER PRIMARY KEY,
+		at          INTEGER NOT NULL, -- Unix nanoseconds
+		fingerprint INTEGER NOT NULL, -- the alert's, as a signed 64-bit integer
+		kind        TEXT    NOT NULL, -- dispatch.Event.Kind
+		group_key   TEXT    NOT NULL,
+		receiver    TEXT    NOT NULL,
+		integration TEXT    NOT NULL,
+		data        TEXT    NOT NULL  -- JSON object: the kind's fields
+	);
+	CREATE INDEX alert_events_fingerprint_at ON alert_events (fingerprint, at);
+	CREATE INDEX alert_events_at ON alert_events (at);
+	CREATE TABLE alert_event_labels (
+		fingerprint INTEGER PRIMARY KEY,
+		labels      TEXT    NOT NULL, -- JSON object
+		seen_at     INTEGER NOT NULL  -- the alert's latest event
+	);
+	CREATE INDEX alert_event_labels_seen_at ON alert_event_labels (seen_at)`,
 }
 
 // IsURL reports whether target names a PostgreSQL database

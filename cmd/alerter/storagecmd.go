@@ -63,7 +63,7 @@ func runStorage(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "alerter storage migrate: %v\n", err)
 		return exitProblems
 	}
-	fmt.Fprintf(stdout, "copied %s into %s: %d silences, %d notification log entries, %d alert states, %d alerts, %d notification history entries\n",
-		src.Path(), dst.Path(), counts["silences"], counts["notification_log"], counts["alert_states"], counts["alerts"], counts["notification_history"])
+	fmt.Fprintf(stdout, "copied %s into %s: %d silences, %d notification log entries, %d alert states, %d alerts, %d notification history entries, %d alert events\n",
+		src.Path(), dst.Path(), counts["silences"], counts["notification_log"], counts["alert_states"], counts["alerts"], counts["notification_history"], counts["alert_events"])
 	return exitOK
 }

@@ -1,0 +1,408 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/alerter/alerter/dispatch"
+)
+
+// Limits of the alert events.
+const (
+	// DefaultEventQueue is how many events may wait for the writer before
+	// RecordEvents drops them.
+	DefaultEventQueue = 50000
+	// eventBatch is the most events written in one transaction.
+	eventBatch = 2000
+	// eventsLastMax bounds the alerts whose last events RecordEvents
+	// remembers (for dispatch.Event.Quiet); past it, it forgets them all.
+	eventsLastMax = 200000
+	// MaxTimelineAlerts is the most alerts one timeline query returns, and
+	// MaxTimelineEvents the most events of each (the newest).
+	MaxTimelineAlerts = 100
+	MaxTimelineEvents = 2000
+)
+
+// EventsOptions configure Events.
+type EventsOptions struct {
+	// Retention is how long events are kept; 0 means
+	// DefaultHistoryRetention.
+	Retention time.Duration
+	// GCInterval is how often Run deletes events past the retention; 0
+	// means DefaultHistoryGCInterval.
+	GCInterval time.Duration
+	// QueueSize bounds the events waiting to be written; 0 means
+	// DefaultEventQueue.
+	QueueSize int
+	// Registerer, if set, gets alerter_alert_events_dropped_total.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Events keeps what happened to each alert (dispatch.Event) for the
+// retention: the timelines of GET /api/v1/alerts/timeline. It implements
+// dispatch.EventRecorder. An event that repeats the last one of its alert,
+// receiver and integration within its Quiet is not kept: a silenced alert
+// costs a row per repeat_interval, not one per flush.
+type Events struct {
+	db         *DB
+	retention  time.Duration
+	gcInterval time.Duration
+	logger     *slog.Logger
+	dropped    *prometheus.CounterVec
+	q          *writeQueue[dispatch.Event]
+
+	mu sync.Mutex
+	// last holds, by alert, and receiver and integration, the signature
+	// and time of the last event kept.
+	last map[model.Fingerprint]map[string]lastEvent
+}
+
+type lastEvent struct {
+	sig string
+	at  time.Time
+}
+
+// NewEvents returns the alert events kept in db. Run must run for events
+// to be written.
+func NewEvents(db *DB, opts EventsOptions) *Events {
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultHistoryRetention
+	}
+	if opts.GCInterval <= 0 {
+		opts.GCInterval = DefaultHistoryGCInterval
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultEventQueue
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Events{
+		db: db, retention: opts.Retention, gcInterval: opts.GCInterval, logger: opts.Logger,
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_alert_events_dropped_total",
+			Help: "Alert events (the alerts' timelines) not recorded, by reason: queue_full (the writer fell behind) or write_error.",
+		}, []string{"reason"}),
+		last: map[model.Fingerprint]map[string]lastEvent{},
+	}
+	e.q = newWriteQueue(opts.QueueSize, eventBatch, "alert events", e.dropped, opts.Logger, e.write)
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(e.dropped)
+	}
+	return e
+}
+
+// RecordEvents implements dispatch.EventRecorder: it queues the events
+// that are not quiet repeats, and returns at once.
+func (e *Events) RecordEvents(_ context.Context, events []dispatch.Event) {
+	kept := events[:0:0]
+	e.mu.Lock()
+	for i := range events {
+		ev := &events[i]
+		if ev.Receiver == "" {
+			// An evaluation: the alert starts or ends a new episode.
+			delete(e.last, ev.Fingerprint)
+			kept = append(kept, *ev)
+			continue
+		}
+		where := ev.Receiver + "\x00" + ev.Integration
+		sig := ev.Signature()
+		byWhere := e.last[ev.Fingerprint]
+		if prev, ok := byWhere[where]; ok && ev.Quiet > 0 && prev.sig == sig && ev.At.Sub(prev.at) < ev.Quiet {
+			continue
+		}
+		if byWhere == nil {
+			if len(e.last) >= eventsLastMax {
+				clear(e.last)
+			}
+			byWhere = map[string]lastEvent{}
+			e.last[ev.Fingerprint] = byWhere
+		}
+		byWhere[where] = lastEvent{sig: sig, at: ev.At}
+		kept = append(kept, *ev)
+	}
+	e.mu.Unlock()
+	if len(kept) > 0 {
+		e.q.add(kept...)
+	}
+}
+
+// Run writes queued events until ctx ends, then writes what is still
+// queued; every GCInterval it deletes the events past the retention.
+func (e *Events) Run(ctx context.Context) { e.q.run(ctx, e.gcInterval, e.deleteExpiredLogged) }
+
+// Flush writes every event queued now.
+func (e *Events) Flush(ctx context.Context) error { return e.q.flush(ctx) }
+
+// eventData is what an event's data column holds.
+type eventData struct {
+	Rule      string    `json:"rule,omitempty"`
+	Value     string    `json:"value,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	Attempts  int       `json:"attempts,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Silences  []string  `json:"silences,omitempty"`
+	Inhibitor string    `json:"inhibitor,omitempty"`
+	Intervals []string  `json:"intervals,omitempty"`
+	SentAt    time.Time `json:"sentAt,omitzero"`
+}
+
+func toEventData(ev *dispatch.Event) eventData {
+	return eventData{Rule: ev.Rule, Value: ev.Value, Status: ev.Status, Attempts: ev.Attempts, Error: ev.Error,
+		Reason: ev.Reason, Silences: ev.Silences, Inhibitor: ev.Inhibitor, Intervals: ev.Intervals, SentAt: ev.SentAt}
+}
+
+func (d eventData) fill(ev *dispatch.Event) {
+	ev.Rule, ev.Value, ev.Status, ev.Attempts, ev.Error = d.Rule, d.Value, d.Status, d.Attempts, d.Error
+	ev.Reason, ev.Silences, ev.Inhibitor, ev.Intervals, ev.SentAt = d.Reason, d.Silences, d.Inhibitor, d.Intervals, d.SentAt
+}
+
+// write inserts batch, and the labels of its alerts not known yet, in one
+// transaction.
+func (e *Events) write(ctx context.Context, batch []dispatch.Event) error {
+	data := make([]string, len(batch))
+	seen := map[model.Fingerprint]int{} // the index of each alert's last event
+	for i := range batch {
+		b, err := json.Marshal(toEventData(&batch[i]))
+		if err != nil {
+			return fmt.Errorf("encode alert event: %w", err)
+		}
+		data[i] = string(b)
+		seen[batch[i].Fingerprint] = i
+	}
+	fps := make([]model.Fingerprint, 0, len(seen))
+	for fp := range seen {
+		fps = append(fps, fp)
+	}
+	slices.Sort(fps) // the same order in every writer: no deadlock between replicas
+	err := e.db.Write(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.Prepare(e.db.q(`INSERT INTO alert_events (at, fingerprint, kind, group_key, receiver, integration, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`))
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i := range batch {
+			ev := &batch[i]
+			if _, err := ins.Exec(ev.At.UnixNano(), int64(ev.Fingerprint), ev.Kind, ev.GroupKey, ev.Receiver, ev.Integration, data[i]); err != nil {
+				return err
+			}
+		}
+		up, err := tx.Prepare(e.db.q(`INSERT INTO alert_event_labels (fingerprint, labels, seen_at) VALUES (?, ?, ?)
+			ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at`))
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		for _, fp := range fps {
+			ev := &batch[seen[fp]]
+			ls, err := json.Marshal(ev.Labels)
+			if err != nil {
+				return err
+			}
+			if _, err := up.Exec(int64(fp), string(ls), ev.At.UnixNano()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write alert events: %w", err)
+	}
+	return nil
+}
+
+// deleteExpired deletes the events, and the labels of alerts with no
+// event, older than the retention before now; and forgets the last events
+// as old.
+func (e *Events) deleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	cut := now.Add(-e.retention)
+	e.mu.Lock()
+	for fp, byWhere := range e.last {
+		for where, l := range byWhere {
+			if l.at.Before(cut) {
+				delete(byWhere, where)
+			}
+		}
+		if len(byWhere) == 0 {
+			delete(e.last, fp)
+		}
+	}
+	e.mu.Unlock()
+	var n int64
+	err := e.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(e.db.q(`DELETE FROM alert_events WHERE at < ?`), cut.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(e.db.q(`DELETE FROM alert_event_labels WHERE seen_at < ?`), cut.UnixNano())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete old alert events: %w", err)
+	}
+	return n, nil
+}
+
+func (e *Events) deleteExpiredLogged(ctx context.Context) {
+	n, err := e.deleteExpired(ctx, time.Now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		e.logger.Warn("Deleting old alert events failed", "err", err)
+	case n > 0:
+		e.logger.Debug("Deleted old alert events", "events", n)
+	}
+}
+
+// TimelineQuery selects alerts for Timeline: by fingerprint, or by
+// matchers on the labels of the alerts with events since Since.
+type TimelineQuery struct {
+	Fingerprints []model.Fingerprint
+	Matchers     labels.Matchers
+	// Since, if set, leaves older events out.
+	Since time.Time
+}
+
+// AlertTimeline is the recorded events of one alert, oldest first.
+type AlertTimeline struct {
+	Fingerprint model.Fingerprint
+	Labels      model.LabelSet
+	Events      []dispatch.Event
+	// Truncated is set when older events were left out (MaxTimelineEvents).
+	Truncated bool
+}
+
+// Timeline returns the events of the alerts q selects, the alerts seen
+// most recently first, at most MaxTimelineAlerts of them; more reports
+// whether more alerts matched.
+func (e *Events) Timeline(ctx context.Context, q TimelineQuery) (out []AlertTimeline, more bool, err error) {
+	type found struct {
+		fp     model.Fingerprint
+		labels model.LabelSet
+		seen   int64
+	}
+	var alerts []found
+	if len(q.Fingerprints) > 0 {
+		for _, fp := range q.Fingerprints {
+			var ls string
+			var seen int64
+			err := e.db.read.QueryRowContext(ctx, e.db.q(`SELECT labels, seen_at FROM alert_event_labels WHERE fingerprint = ?`), int64(fp)).Scan(&ls, &seen)
+			if err == sql.ErrNoRows {
+				continue
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("read alert events: %w", err)
+			}
+			set, err := decodeLabelSet(ls)
+			if err != nil {
+				return nil, false, fmt.Errorf("alert %s: %w", fp, err)
+			}
+			alerts = append(alerts, found{fp, set, seen})
+		}
+	} else {
+		rows, err := e.db.read.QueryContext(ctx, e.db.q(`SELECT fingerprint, labels, seen_at FROM alert_event_labels WHERE seen_at >= ?`), q.Since.UnixNano())
+		if err != nil {
+			return nil, false, fmt.Errorf("read alert events: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				fp   int64
+				ls   string
+				seen int64
+			)
+			if err := rows.Scan(&fp, &ls, &seen); err != nil {
+				return nil, false, fmt.Errorf("read alert events: %w", err)
+			}
+			set, err := decodeLabelSet(ls)
+			if err != nil {
+				return nil, false, fmt.Errorf("alert %s: %w", model.Fingerprint(fp), err)
+			}
+			if q.Matchers.Matches(set) {
+				alerts = append(alerts, found{model.Fingerprint(fp), set, seen})
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, false, fmt.Errorf("read alert events: %w", err)
+		}
+		rows.Close()
+	}
+	sort.Slice(alerts, func(i, j int) bool { return alerts[i].seen > alerts[j].seen })
+	if len(alerts) > MaxTimelineAlerts {
+		alerts, more = alerts[:MaxTimelineAlerts], true
+	}
+	for _, a := range alerts {
+		tl, err := e.events(ctx, a.fp, q.Since)
+		if err != nil {
+			return nil, false, err
+		}
+		tl.Labels = a.labels
+		for i := range tl.Events {
+			tl.Events[i].Labels = a.labels
+		}
+		out = append(out, tl)
+	}
+	return out, more, nil
+}
+
+// events reads the newest events of one alert since since, oldest first.
+func (e *Events) events(ctx context.Context, fp model.Fingerprint, since time.Time) (AlertTimeline, error) {
+	tl := AlertTimeline{Fingerprint: fp}
+	rows, err := e.db.read.QueryContext(ctx, e.db.q(`SELECT at, kind, group_key, receiver, integration, data FROM alert_events
+		WHERE fingerprint = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?`), int64(fp), since.UnixNano(), MaxTimelineEvents+1)
+	if err != nil {
+		return tl, fmt.Errorf("read alert events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			ev   = dispatch.Event{Fingerprint: fp}
+			at   int64
+			data string
+			d    eventData
+		)
+		if err := rows.Scan(&at, &ev.Kind, &ev.GroupKey, &ev.Receiver, &ev.Integration, &data); err != nil {
+			return tl, fmt.Errorf("read alert events: %w", err)
+		}
+		if err := json.Unmarshal([]byte(data), &d); err != nil {
+			return tl, fmt.Errorf("alert %s: event at %d: %w", fp, at, err)
+		}
+		d.fill(&ev)
+		ev.At = time.Unix(0, at).UTC()
+		tl.Events = append(tl.Events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return tl, fmt.Errorf("read alert events: %w", err)
+	}
+	if len(tl.Events) > MaxTimelineEvents {
+		tl.Events, tl.Truncated = tl.Events[:MaxTimelineEvents], true
+	}
+	slices.Reverse(tl.Events)
+	return tl, nil
+}
+
+// decodeLabelSet reads a JSON object of labels; a plain map, because
+// model.LabelSet's decoder judges names by a global setting.
+func decodeLabelSet(s string) (model.LabelSet, error) {
+	var m map[model.LabelName]model.LabelValue
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("labels: %w", err)
+	}
+	return model.LabelSet(m), nil
+}

@@ -81,6 +81,9 @@ type Options struct {
 
 	// Notifications serves GET /api/v1/notifications; nil: not served.
 	Notifications NotificationHistory
+	// Events serves GET /api/v1/alerts/timeline and the timeline pages;
+	// nil: not served.
+	Events AlertEvents
 	// TestReceiver sends a test notification to every integration of the
 	// named receiver (an error wrapping ErrNotFound if there is no such
 	// receiver). It serves POST /api/v1/receivers/{name}/test; nil: not
@@ -130,6 +133,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Notifications != nil {
 		mux.HandleFunc("GET /api/v1/notifications", h.notifications)
+	}
+	if opts.Events != nil {
+		mux.HandleFunc("GET /api/v1/alerts/timeline", h.alertTimeline)
 	}
 	if opts.TestReceiver != nil {
 		mux.HandleFunc("POST /api/v1/receivers/{name}/test", h.testReceiver)

@@ -41,6 +41,8 @@ Usage:
                                         what the alerting rules and routing would have done over a past range
   alerter storage migrate --from DIR --to postgres://...
                                         copy a stopped alerter's state from its storage folder into PostgreSQL
+  alerter why --alertmanager.url=URL label=value...
+                                        why an alert paged or did not: its timeline from a running alerter
   alerter version                       print the version (also alerter --version)
   alerter help [COMMAND]                print this, or a command's usage (also alerter COMMAND --help)
 `
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runReceivers(ctx, args, stdout, stderr)
 	case "backtest":
 		return runBacktest(ctx, args, stdout, stderr)
+	case "why":
+		return runWhy(ctx, args, stdout, stderr)
 	case "storage":
 		return runStorage(ctx, args, stdout, stderr)
 	case "version":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ type routing struct {
 	silences *silences.Store
 	nflog    *dispatch.NotificationLog
 	history  *storage.History
+	events   *storage.Events
 	metrics  *dispatch.Metrics
 	logger   *slog.Logger
 	// gcEvery is how often expired notification log entries are deleted.
@@ -99,6 +101,7 @@ func (r *routing) prepare(cfg *config.Config, externalURL string) (*routingConfi
 		TimeIntervals: timeinterval.NewIntervener(rt.TimeIntervals),
 		Log:           r.nflog,
 		History:       r.history,
+		Events:        r.events,
 		Logger:        r.logger,
 		Metrics:       r.metrics,
 		MaxGroups:     r.limits.groups, MaxAlertsPerGroup: r.limits.perGroup, HoldUntil: r.hold,
@@ -140,6 +143,9 @@ func (r *routing) stop() {
 	if err := r.history.Flush(context.Background()); err != nil {
 		r.logger.Warn("Writing the notification history at shutdown failed", "err", err)
 	}
+	if err := r.events.Flush(context.Background()); err != nil {
+		r.logger.Warn("Writing the alert events at shutdown failed", "err", err)
+	}
 	if err := r.store.Persist(context.Background()); err != nil {
 		r.logger.Warn("Writing the alerts at shutdown failed", "err", err)
 	}
@@ -172,6 +178,7 @@ func (r *routing) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.silences.Run(ctx) })
 	wg.Go(func() { r.history.Run(ctx) })
+	wg.Go(func() { r.events.Run(ctx) })
 	if r.silenceSync > 0 {
 		wg.Go(func() { r.silences.RunSync(ctx, r.silenceSync) })
 	}
@@ -339,10 +346,13 @@ func newRouting(ctx context.Context, opts routingOptions) (*routing, error) {
 		Retention: retention, GCInterval: data.interval(), Registerer: reg, Logger: logger,
 	})
 	r := &routing{
-		store:       dispatch.NewStore(config.DefaultResolveTimeout, nil),
-		silences:    sils,
-		nflog:       nflog,
-		history:     history,
+		store:    dispatch.NewStore(config.DefaultResolveTimeout, nil),
+		silences: sils,
+		nflog:    nflog,
+		history:  history,
+		events: storage.NewEvents(db, storage.EventsOptions{
+			Retention: retention, GCInterval: data.interval(), Registerer: reg, Logger: logger,
+		}),
 		metrics:     dispatch.NewMetrics(reg),
 		logger:      logger,
 		gcEvery:     data.interval(),
@@ -389,4 +399,38 @@ func (v historyView) List(ctx context.Context, f alerterweb.NotificationFilter) 
 		out[i] = alerterweb.Notification{ID: e.ID, Attempt: e.Attempt, AlertsTotal: e.AlertsTotal}
 	}
 	return out, nil
+}
+
+// transition records an evaluation's change of an alert's state among the
+// alert's events, under the fingerprint the alert is routed by.
+func (r *routing) transition(t evaluator.Transition) {
+	ls := make(model.LabelSet, t.Labels.Len())
+	t.Labels.Range(func(l labels.Label) { ls[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
+	kind := dispatch.EventInactive
+	switch t.To {
+	case evaluator.StatePending:
+		kind = dispatch.EventPending
+	case evaluator.StateFiring:
+		kind = dispatch.EventFiring
+	}
+	r.events.RecordEvents(context.Background(), []dispatch.Event{{
+		At: t.At, Fingerprint: ls.Fingerprint(), Labels: ls, Kind: kind, Rule: t.Rule,
+		Value: strconv.FormatFloat(t.Value, 'g', -1, 64),
+	}})
+}
+
+// eventsView serves the alerts' timelines to web.
+type eventsView struct{ e *storage.Events }
+
+// Timeline implements web.AlertEvents.
+func (v eventsView) Timeline(ctx context.Context, q alerterweb.TimelineQuery) ([]alerterweb.AlertTimeline, bool, error) {
+	tls, more, err := v.e.Timeline(ctx, storage.TimelineQuery{Fingerprints: q.Fingerprints, Matchers: q.Matchers, Since: q.Since})
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]alerterweb.AlertTimeline, len(tls))
+	for i, tl := range tls {
+		out[i] = alerterweb.AlertTimeline{Fingerprint: tl.Fingerprint, Labels: tl.Labels, Events: tl.Events, Truncated: tl.Truncated}
+	}
+	return out, more, nil
 }

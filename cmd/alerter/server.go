@@ -308,6 +308,8 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		Metrics:   evaluator.NewMetrics(reg),
 		Logger:    logger.With("component", "evaluator"),
 		Ownership: ownership,
+		// The rules' state changes start the alerts' timelines.
+		OnTransition: rt.transition,
 	})
 	reg.MustRegister(alertsCollector{manager})
 	bt := &backtester{silences: rt.silences}
@@ -333,7 +335,7 @@ func serve(ctx context.Context, flags serverFlags, logger *slog.Logger) error {
 		Rules: manager, Reload: r.reload, Ready: func() bool { return ready.Load() && joined() }, Gatherer: reg,
 		ExternalURL: extURL, Version: version(), Revision: revision(), Logger: logger.With("component", "web"),
 		Routing: rt, Silences: rt.silences, GoVersion: runtime.Version(), StartTime: time.Now(),
-		Notifications: historyView{rt.history}, TestReceiver: rt.testReceiver, Backtest: bt.run,
+		Notifications: historyView{rt.history}, Events: eventsView{rt.events}, TestReceiver: rt.testReceiver, Backtest: bt.run,
 		MatcherSyntax: flags.syntax, RoutePrefix: flags.routePrefix, CORSOrigin: flags.cors,
 		Cluster: clusterFn,
 	})

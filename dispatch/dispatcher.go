@@ -25,10 +25,10 @@ type Options struct {
 	History       History // nil: attempts are not recorded
 	// Events, if set, records what happened to each alert: where it was
 	// routed, and each flush's outcome for it (see Event).
-	Events EventRecorder
-	Logger        *slog.Logger
-	Metrics       *Metrics
-	Now           func() time.Time // default time.Now
+	Events  EventRecorder
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time // default time.Now
 	// Clock, if set, replaces Now and the timers of the aggregation
 	// groups (a simulated clock).
 	Clock Clock

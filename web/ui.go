@@ -36,7 +36,7 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 // uiPages are the templates of templates/, each executed inside layout.html.
 var uiPages = []string{
-	"alerts", "silences", "silence", "silence_form", "rules", "routes", "notifications", "status", "error",
+	"alerts", "alert", "silences", "silence", "silence_form", "rules", "routes", "notifications", "status", "error",
 }
 
 // ui serves the web UI pages.
@@ -54,6 +54,8 @@ func (h *handler) registerUI(mux *http.ServeMux) *ui {
 	u := newUI(h)
 	page := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, u.secure(f)) }
 	page("GET /{$}", u.alerts)
+	page("GET /alerts/{fingerprint}", u.alertPage)
+	page("GET /alerts/labels", u.alertLabels)
 	page("GET /silences", u.silences)
 	page("GET /silences/new", u.newSilence)
 	page("GET /silences/preview", u.silencePreview)
@@ -125,6 +127,22 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name str
 	var buf bytes.Buffer
 	if err := u.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		u.h.opts.Logger.Error("Rendering a page failed", "page", name, "err", err)
+		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// renderPart executes one template of a page, for the page's script to
+// put in place (the live part of the alerts page).
+func (u *ui) renderPart(w http.ResponseWriter, r *http.Request, status int, page, name string, data any) {
+	var buf bytes.Buffer
+	if err := u.pages[page].ExecuteTemplate(&buf, name, data); err != nil {
+		u.h.opts.Logger.Error("Rendering a page failed", "page", page, "part", name, "err", err)
 		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
 		return
 	}

@@ -33,6 +33,11 @@ const authorCookie = "alerter_silence_author"
 
 type silenceForm struct {
 	ID, Matchers, StartsAt, Duration, EndsAt, CreatedBy, Comment string
+	// Offered are labels of an alert or group to tick: each ticked one
+	// is a matcher of the silence, besides those typed. OfferedExpr keeps
+	// them across a preview or an error.
+	Offered     []silenceTick
+	OfferedExpr string
 	// Errors by field name; Error is about the whole silence.
 	Errors  map[string]string
 	Error   string
@@ -42,22 +47,82 @@ type silenceForm struct {
 	Now      time.Time
 }
 
+// silenceTick is a label the silence form offers to match.
+type silenceTick struct {
+	Name, Value string
+	// Matcher is name="value", the checkbox's value.
+	Matcher string
+	Ticked  bool
+}
+
 // newSilence serves the form for a new silence, prefilled from
-// ?filter={...} (the Silence links of the alerts page).
+// ?filter={...} (matchers), or offering the labels of ?labels={...} to
+// tick, those named in ?tick=a,b ticked (all without it): the Silence
+// links of the alerts page.
 func (u *ui) newSilence(w http.ResponseWriter, r *http.Request) {
 	if u.h.opts.Silences == nil {
 		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
 		return
 	}
-	f := &silenceForm{Matchers: r.URL.Query().Get("filter"), Duration: defaultSilenceDuration, CreatedBy: author(r)}
-	if f.Matchers != "" {
-		if ms, err := parseMatcherExpr(u.h.opts.MatcherSyntax, f.Matchers); err != nil {
+	q := r.URL.Query()
+	f := &silenceForm{Matchers: q.Get("filter"), Duration: defaultSilenceDuration, CreatedBy: author(r)}
+	var tick map[string]bool
+	if t, ok := q["tick"]; ok {
+		tick = map[string]bool{}
+		for _, n := range strings.Split(strings.Join(t, ","), ",") {
+			tick[strings.TrimSpace(n)] = true
+		}
+	}
+	if err := f.offer(u.h.opts.MatcherSyntax, q.Get("labels"), tick); err != nil {
+		f.Errors = map[string]string{"matchers": err.Error()}
+	}
+	if all := f.allMatchers(); all != "" && f.Errors == nil {
+		if ms, err := parseMatcherExpr(u.h.opts.MatcherSyntax, all); err != nil {
 			f.Errors = map[string]string{"matchers": err.Error()}
 		} else {
 			f.Preview = u.preview(ms, time.Now())
 		}
 	}
 	u.renderForm(w, r, http.StatusOK, f)
+}
+
+// offer sets the labels the form offers to tick from expr, a label set
+// written as equality matchers; tick names those ticked (nil: all).
+func (f *silenceForm) offer(syn config.MatcherSyntax, expr string, tick map[string]bool) error {
+	if strings.TrimSpace(expr) == "" {
+		return nil
+	}
+	ms, err := parseMatcherExpr(syn, expr)
+	if err != nil {
+		return err
+	}
+	f.OfferedExpr = ms.String()
+	for _, m := range ms {
+		if m.Type != labels.MatchEqual {
+			return fmt.Errorf("labels to offer must be name=\"value\", not %s", m)
+		}
+		f.Offered = append(f.Offered, silenceTick{Name: m.Name, Value: m.Value, Matcher: m.String(), Ticked: tick == nil || tick[m.Name]})
+	}
+	return nil
+}
+
+// allMatchers joins the ticked labels and the typed matchers.
+func (f *silenceForm) allMatchers() string {
+	var parts []string
+	for _, o := range f.Offered {
+		if o.Ticked {
+			parts = append(parts, o.Matcher)
+		}
+	}
+	typed := strings.TrimSpace(f.Matchers)
+	typed = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(typed, "{"), "}"))
+	if typed != "" {
+		parts = append(parts, typed)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // editSilence serves the form filled with a silence.
@@ -94,6 +159,17 @@ func (u *ui) saveSilence(w http.ResponseWriter, r *http.Request) {
 	f := &silenceForm{
 		ID: pf.Get("id"), Matchers: pf.Get("matchers"), StartsAt: pf.Get("startsAt"), Duration: pf.Get("duration"),
 		EndsAt: pf.Get("endsAt"), CreatedBy: strings.TrimSpace(pf.Get("createdBy")), Comment: strings.TrimSpace(pf.Get("comment")),
+	}
+	ticked := map[string]bool{}
+	for _, m := range pf["tick"] {
+		ticked[m] = true
+	}
+	if err := f.offer(u.h.opts.MatcherSyntax, pf.Get("offered"), nil); err == nil {
+		for i := range f.Offered {
+			f.Offered[i].Ticked = ticked[f.Offered[i].Matcher]
+		}
+	} else {
+		f.Offered = nil
 	}
 	if f.ID != "" {
 		if s, err := u.h.opts.Silences.Get(f.ID); err == nil {
@@ -142,12 +218,12 @@ func (u *ui) saveSilence(w http.ResponseWriter, r *http.Request) {
 func (f *silenceForm) parse(syn config.MatcherSyntax, now time.Time) (silences.Silence, labels.Matchers) {
 	f.Errors = map[string]string{}
 	sil := silences.Silence{ID: f.ID, CreatedBy: f.CreatedBy, Comment: f.Comment}
-	ms, err := parseMatcherExpr(syn, f.Matchers)
+	ms, err := parseMatcherExpr(syn, f.allMatchers())
 	switch {
 	case err != nil:
 		f.Errors["matchers"] = err.Error()
 	case len(ms) == 0:
-		f.Errors["matchers"] = "a silence needs at least one matcher, such as {alertname=\"Example\"}"
+		f.Errors["matchers"] = "a silence needs at least one matcher: tick a label or type one, such as {alertname=\"Example\"}"
 	default:
 		sil.Matchers = ms
 		probe := silences.Silence{Matchers: ms, StartsAt: now, EndsAt: now.Add(time.Hour), CreatedBy: "x", Comment: "x"}

@@ -209,23 +209,30 @@ func (u *ui) preview(ms labels.Matchers, now time.Time) *previewData {
 		return p
 	}
 	disp := u.h.opts.Routing.Dispatcher()
-	f := &alertFilter{matchers: ms, active: true, silenced: true, inhibited: true, unprocessed: true}
-	var views []gettableAlert
+	var found []*dispatch.Alert
 	u.h.opts.Routing.Store().List(func(a *dispatch.Alert) bool {
-		if v, ok := u.h.alertView(a, disp, f, now); ok {
-			views = append(views, v)
+		if !a.ResolvedAt(now) && ms.Matches(a.Labels) {
+			found = append(found, a)
 		}
 		return true
 	})
-	p.Total = len(views)
-	sort.Slice(views, func(i, j int) bool { return views[i].StartsAt.After(views[j].StartsAt) })
-	for i, v := range views {
+	p.Total = len(found)
+	sort.Slice(found, func(i, j int) bool { return found[i].StartsAt.After(found[j].StartsAt) })
+	d := &alertsData{}
+	d.links.base = u.url("/") + "?filter="
+	refs := map[string]uiSilenceRef{}
+	for i, a := range found {
 		if i == previewMax {
 			break
 		}
-		a := u.viewItem(v)
-		a.NoSilence = true
-		p.Alerts = append(p.Alerts, a)
+		line := u.alertLine(d, a.Labels, a.Annotations, nil, u.alertState(a, disp), a.StartsAt)
+		if line.State == "silenced" {
+			for _, id := range u.h.opts.Silences.Mutes(a.Labels) {
+				line.Silences = append(line.Silences, u.silenceRef(id, refs))
+			}
+		}
+		line.NoSilence = true
+		p.Alerts = append(p.Alerts, line)
 	}
 	return p
 }

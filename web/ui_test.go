@@ -143,9 +143,10 @@ func TestUIPages(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/", []string{"<title>Alerts · alerter</title>", `aria-current="page">Alerts`, "Down", "summary of Down", "→ critical", "2 firing", "1 inhibited (hidden)", `/silences/new?filter=%7balertname%3d%22Down%22`}},
-		{"/?inhibited=1", []string{"Inhibited by", "state-inhibited"}},
+		{"/", []string{"<title>Alerts · alerter</title>", `aria-current="page">Alerts`, "Down", "summary of Down", "→ critical", "2 firing", "1 inhibited (hidden)", `/silences/new?labels=%7Balertname%3D%22Down%22`}},
+		{"/?inhibited=1", []string{"inhibited by <a href=\"/alerts/", "state-inhibited"}},
 		{"/?group_by=svc", []string{`<span class="ln">svc</span>`, "by <code>svc</code>"}},
+		{"/?group_by=svc,+severity", []string{"by <code>svc, severity</code>", `aria-label="Group severity=warning svc=b "`}},
 		{"/?pending=1", []string{"Pending", "HighErrors", "in rules, not yet firing"}},
 		{"/silences", []string{"<title>Silences · alerter</title>", "No active silences", "New silence"}},
 		{"/silences/new?filter=" + url.QueryEscape(`{alertname="Slow"}`), []string{`>{alertname=&#34;Slow&#34;}</textarea>`, "2</strong> active alerts match", `<label for="comment">Comment</label>`}},
@@ -174,7 +175,7 @@ func TestUIPages(t *testing.T) {
 	// An alert that continue sends down two routes is in both groups:
 	// Down is in the critical and in the db group.
 	_, body := get(t, e.base+"/")
-	require.Equal(t, 2, strings.Count(body, "<strong class=\"alertname\">Down</strong>"))
+	require.Equal(t, 2, strings.Count(body, ">Down</a>"))
 
 	// The static assets are served, cacheable, with the right type.
 	resp, err := http.Get(e.base + "/static/style.css")
@@ -233,11 +234,11 @@ func TestUISilenceLifecycle(t *testing.T) {
 	require.Contains(t, body, "Silence saved.")
 	require.Contains(t, body, "1</strong> active alert matches")
 	_, body = get(t, e.base+"/?silenced=1")
-	require.Contains(t, body, "Silenced by")
-	require.Contains(t, body, `href="/silences/`+id+`"`)
+	require.Contains(t, body, `silenced by <a href="/silences/`+id+`">ann</a>: maintenance &lt;script&gt;`, "who, why, until when")
+	require.Contains(t, body, "until <time")
 	_, body = get(t, e.base+"/")
 	require.Contains(t, body, "1 silenced (hidden)")
-	require.NotContains(t, body, ">Down</strong>")
+	require.NotContains(t, body, ">Down</a>")
 	_, body = get(t, e.base+"/silences")
 	require.Contains(t, body, "mutes 1 alert")
 
@@ -361,7 +362,7 @@ func TestUIFilterAndPaging(t *testing.T) {
 	_, body := get(t, e.base+"/")
 	require.Contains(t, body, "121 groups (by route)")
 	require.Contains(t, body, "Page 1 of 3")
-	require.Contains(t, body, `href="/?page=2" rel="next"`)
+	require.Contains(t, body, `href="/?filter=&amp;page=2" rel="next"`)
 	_, body = get(t, e.base+"/?page=3")
 	require.Contains(t, body, "Other")
 	require.Contains(t, body, "Page 3 of 3")
@@ -370,7 +371,7 @@ func TestUIFilterAndPaging(t *testing.T) {
 	require.Contains(t, body, `Silence what this filter matches`)
 	_, body = get(t, e.base+"/?group_by=team")
 	require.Contains(t, body, "2 groups by <code>team</code>")
-	require.Contains(t, body, "20 more alerts in this group not shown")
+	require.Contains(t, body, "95 more alerts in this group: <a href=\"/?group_by=team&amp;filter=%7Bteam%3D%22db%22%7D\">show only this group</a>")
 }
 
 func TestUIUnderExternalURL(t *testing.T) {
@@ -379,7 +380,7 @@ func TestUIUnderExternalURL(t *testing.T) {
 	e.put(t, model.LabelSet{"alertname": "Down"})
 	code, body := get(t, e.base+"/")
 	require.Equal(t, http.StatusOK, code)
-	for _, w := range []string{`href="/alerter/silences"`, `href="/alerter/static/style.css?v=`, `src="/alerter/static/ui.js?v=`, `action="/alerter/"`, `href="/alerter/silences/new?filter=`} {
+	for _, w := range []string{`href="/alerter/silences"`, `href="/alerter/static/style.css?v=`, `src="/alerter/static/ui.js?v=`, `action="/alerter/"`, `href="/alerter/silences/new?labels=`, `href="/alerter/alerts/`, `data-live="/alerter/?live=1"`} {
 		require.Contains(t, body, w)
 	}
 	require.NotContains(t, body, `href="/silences"`)

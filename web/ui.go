@@ -2,16 +2,20 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alerter/alerter/config"
@@ -47,6 +51,8 @@ type ui struct {
 	// assetVersion changes with the embedded assets, so that they can be
 	// cached for long.
 	assetVersion string
+	// gzips are reused: a gzip.Writer costs hundreds of kilobytes.
+	gzips sync.Pool
 }
 
 // registerUI adds the web UI's routes to mux.
@@ -81,7 +87,7 @@ func (h *handler) registerUI(mux *http.ServeMux) *ui {
 }
 
 func newUI(h *handler) *ui {
-	u := &ui{h: h, base: prefix(h.opts.ExternalURL), pages: map[string]*template.Template{}}
+	u := &ui{h: h, base: prefix(h.opts.ExternalURL), pages: map[string]*template.Template{}, gzips: sync.Pool{New: newGzipWriter}}
 	sum := sha256.New()
 	_ = fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -124,21 +130,12 @@ type pageData struct {
 // render executes a page into a buffer first, so that a template error
 // never leaves half a page.
 func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name string, p pageData) {
-	var buf bytes.Buffer
-	if err := u.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
-		u.h.opts.Logger.Error("Rendering a page failed", "page", name, "err", err)
-		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
-	}
+	u.renderPart(w, r, status, name, "layout", p)
 }
 
-// renderPart executes one template of a page, for the page's script to
-// put in place (the live part of the alerts page).
+// renderPart executes one template of a page (the whole page is
+// "layout"; the page's script fetches parts, as the alerts page's live
+// part) into a buffer, and sends it, gzipped if the client takes it.
 func (u *ui) renderPart(w http.ResponseWriter, r *http.Request, status int, page, name string, data any) {
 	var buf bytes.Buffer
 	if err := u.pages[page].ExecuteTemplate(&buf, name, data); err != nil {
@@ -146,11 +143,45 @@ func (u *ui) renderPart(w http.ResponseWriter, r *http.Request, status int, page
 		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Add("Vary", "Accept-Encoding")
+	body := buf.Bytes()
+	if len(body) >= gzipMin && acceptsGzip(r) {
+		var zbuf bytes.Buffer
+		zw := u.gzips.Get().(*gzip.Writer)
+		zw.Reset(&zbuf)
+		_, _ = zw.Write(body)
+		if zw.Close() == nil {
+			body = zbuf.Bytes()
+			hd.Set("Content-Encoding", "gzip")
+		}
+		u.gzips.Put(zw)
+	}
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(body)
 	}
+}
+
+// gzipMin is the smallest page worth compressing.
+const gzipMin = 1024
+
+func newGzipWriter() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding takes gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 // fail renders an error page.
@@ -202,13 +233,23 @@ func sortedPairs(ls model.LabelSet) []pair {
 }
 
 // labelSetExpr writes a label set as a matcher expression that selects it,
-// {a="1",b="2"}, which the silence form and the filter box read back.
+// {a="1", b="2"}, which the silence form and the filter box read back.
 func labelSetExpr(ls model.LabelSet) string {
-	ms := make(labels.Matchers, 0, len(ls))
+	parts := make([]string, 0, len(ls))
 	for _, p := range sortedPairs(ls) {
-		ms = append(ms, &labels.Matcher{Type: labels.MatchEqual, Name: p.Name, Value: p.Value})
+		parts = append(parts, matcherString(p.Name, labels.MatchEqual, p.Value))
 	}
-	return ms.String()
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// matcherString writes a matcher as labels.Matcher.String does, without
+// its cost (it builds a strings.Replacer per call) in the common case: a
+// plain name and a value with nothing to escape.
+func matcherString(name string, op labels.MatchType, value string) string {
+	if model.LabelName(name).IsValidLegacy() && !strings.ContainsAny(value, "\\\n\"") {
+		return name + op.String() + `"` + value + `"`
+	}
+	return (&labels.Matcher{Type: op, Name: name, Value: value}).String()
 }
 
 // parseMatcherExpr parses what a user typed into a filter or matcher box:

@@ -143,9 +143,8 @@ func (l *filterLinks) without(i int) string {
 
 // label returns a label with its filter links.
 func (l *filterLinks) label(name, value string) uiLabel {
-	eq := labels.Matcher{Type: labels.MatchEqual, Name: name, Value: value}
-	ne := labels.Matcher{Type: labels.MatchNotEqual, Name: name, Value: value}
-	return uiLabel{Name: name, Value: value, Include: l.with(eq.String()), Exclude: l.with(ne.String())}
+	return uiLabel{Name: name, Value: value,
+		Include: l.with(matcherString(name, labels.MatchEqual, value)), Exclude: l.with(matcherString(name, labels.MatchNotEqual, value))}
 }
 
 // alertsQuery is the alerts page's view: what its query asks for.

@@ -17,10 +17,10 @@ import (
 	"github.com/alerter/alerter/silences"
 )
 
-// BenchmarkAlertsPage renders the alerts page with 10,000 active alerts in
-// 2,000 aggregation groups (100 of them silenced, 1,000 inhibited): the
-// server-side time of one page and its size.
-func BenchmarkAlertsPage(b *testing.B) {
+// benchAlertsHandler serves 10,000 active alerts in 2,000 aggregation
+// groups: 500 silenced (100 silences of a group each), 800 inhibited (the
+// critical alert of every tenth group inhibits its 4 warnings).
+func benchAlertsHandler(b *testing.B) http.Handler {
 	sils, err := silences.New(context.Background(), silences.Options{})
 	require.NoError(b, err)
 	d, err := dispatch.NewDispatcher(uiRoutingOpts(b, sils))
@@ -56,8 +56,14 @@ func BenchmarkAlertsPage(b *testing.B) {
 		_, err = sils.Set(context.Background(), silences.Silence{Matchers: ms, EndsAt: time.Now().Add(time.Hour), CreatedBy: "bench", Comment: "bench"})
 		require.NoError(b, err)
 	}
-	h := New(Options{Rules: fakeRules{}, Gatherer: prometheus.NewRegistry(), Routing: rt, Silences: sils})
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	return New(Options{Rules: fakeRules{}, Gatherer: prometheus.NewRegistry(), Routing: rt, Silences: sils})
+}
+
+// BenchmarkAlertsPage renders the alerts page over benchAlertsHandler's
+// alerts: the server-side time of one page and its size.
+func BenchmarkAlertsPage(b *testing.B) {
+	h := benchAlertsHandler(b)
+	req := httptest.NewRequest(http.MethodGet, "/?silenced=1&inhibited=1", nil)
 
 	var size int
 	b.ReportAllocs()
@@ -70,4 +76,45 @@ func BenchmarkAlertsPage(b *testing.B) {
 		size = rec.Body.Len()
 	}
 	b.ReportMetric(float64(size), "page-bytes")
+}
+
+// BenchmarkAlertsLive is the page script's poll of the same view: a
+// changed part (200, its bytes, gzipped as browsers ask) and an unchanged
+// one (304, no body).
+func BenchmarkAlertsLive(b *testing.B) {
+	h := benchAlertsHandler(b)
+	get := func(etag string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/?silenced=1&inhibited=1&live=1", nil)
+		req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	first := get("")
+	require.Equal(b, http.StatusOK, first.Code)
+	b.Run("changed", func(b *testing.B) {
+		var size int
+		for b.Loop() {
+			rec := get("")
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d", rec.Code)
+			}
+			size = rec.Body.Len()
+		}
+		b.ReportMetric(float64(size), "update-bytes")
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		var size int
+		for b.Loop() {
+			rec := get(first.Header().Get("ETag"))
+			if rec.Code != http.StatusNotModified {
+				b.Fatalf("status %d", rec.Code)
+			}
+			size = rec.Body.Len()
+		}
+		b.ReportMetric(float64(size), "update-bytes")
+	})
 }

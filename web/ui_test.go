@@ -414,3 +414,23 @@ func TestParseLabelList(t *testing.T) {
 	_, err = parseLabelList(config.SyntaxFallback, "  ")
 	require.Error(t, err)
 }
+
+// matcherString writes what labels.Matcher.String writes, and the filter
+// box parses it back to the same matcher.
+func TestMatcherString(t *testing.T) {
+	for _, c := range []struct{ name, value string }{
+		{"team", "db"}, {"a", `q"uote`}, {"b", `back\\slash`}, {"c", "new\nline"}, {"サービス", "☃"}, {"x.y", "1"}, {"e", ""},
+	} {
+		for _, op := range []labels.MatchType{labels.MatchEqual, labels.MatchNotEqual} {
+			want := (&labels.Matcher{Type: op, Name: c.name, Value: c.value}).String()
+			got := matcherString(c.name, op, c.value)
+			require.Equal(t, want, got)
+			ms, err := parseMatcherExpr(config.SyntaxUTF8, "{"+got+"}")
+			require.NoError(t, err, got)
+			require.Len(t, ms, 1)
+			require.Equal(t, c.name, ms[0].Name)
+			require.Equal(t, c.value, ms[0].Value)
+			require.Equal(t, op, ms[0].Type)
+		}
+	}
+}

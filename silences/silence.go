@@ -38,6 +38,10 @@ type Silence struct {
 	UpdatedAt time.Time
 	CreatedBy string
 	Comment   string
+	// Replaces is the silence this one replaced: an edit that changed the
+	// matchers (or an active silence's start) expired that one and made
+	// this one.
+	Replaces string
 }
 
 // State returns the silence's state at now: expired once EndsAt is reached,

@@ -187,6 +187,10 @@ func (s *Store) Set(ctx context.Context, sil Silence) (string, error) {
 		return "", fmt.Errorf("silence ID: %w", err)
 	}
 	sil.ID = id.String()
+	sil.Replaces = ""
+	if prev != nil {
+		sil.Replaces = prev.ID
+	}
 	if sil.StartsAt.Before(now) {
 		sil.StartsAt = now
 	}
@@ -219,6 +223,7 @@ func (s *Store) create(ctx context.Context, sil Silence) (string, error) {
 		return "", fmt.Errorf("silence ID: %w", err)
 	}
 	sil.ID = id.String()
+	sil.Replaces = ""
 	if sil.StartsAt.Before(now) {
 		sil.StartsAt = now
 	}

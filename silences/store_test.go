@@ -198,6 +198,7 @@ func TestSetUpdate(t *testing.T) {
 			// Replaced: the old silence is kept, expired now, and the new
 			// one starts no earlier than now.
 			require.NotEqual(t, id, newID)
+			require.Equal(t, id, got.Replaces, "the new silence names the one it replaced")
 			old, err := s.Get(id)
 			require.NoError(t, err)
 			require.Equal(t, StateExpired, old.State(now))

@@ -14,7 +14,7 @@ var copiedTables = []struct {
 	name, order string
 	columns     []string
 }{
-	{"silences", "id", []string{"id", "matchers", "starts_at", "ends_at", "updated_at", "created_by", "comment"}},
+	{"silences", "id", []string{"id", "matchers", "starts_at", "ends_at", "updated_at", "created_by", "comment", "replaces"}},
 	{"notification_log", "key", []string{"key", "firing", "resolved", "sent_at", "expires_at", "pending", "pending_at", "versions"}},
 	{"alert_states", "group_key, rule_key, labels", []string{"group_key", "rule_key", "labels", "annotations", "state", "value",
 		"active_at", "fired_at", "resolved_at", "last_sent_at", "valid_until", "keep_firing_since"}},

@@ -27,7 +27,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	ts := time.Date(2026, 3, 4, 5, 6, 7, 891011121, time.UTC)
 
 	sil := silences.Silence{ID: "s1", Matchers: labels.Matchers{matcher(t, labels.MatchRegexp, "team", "db|web")},
-		StartsAt: ts, EndsAt: ts.Add(time.Hour), UpdatedAt: ts, CreatedBy: "zoë", Comment: "maintenance"}
+		StartsAt: ts, EndsAt: ts.Add(time.Hour), UpdatedAt: ts, CreatedBy: "zoë", Comment: "maintenance", Replaces: "s0"}
 	require.NoError(t, src.Silences().SaveSilences(ctx, []silences.Silence{sil}, nil))
 	entry := dispatch.LogEntry{Key: `{}:{alertname="A"} r/webhook/0`, Firing: []uint64{1, 2}, Resolved: []uint64{3},
 		SentAt: ts, ExpiresAt: ts.Add(time.Hour), Pending: []uint64{4}, PendingAt: ts}
@@ -60,6 +60,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, gotSils, 1)
 	require.Equal(t, sil.Matchers.String(), gotSils[0].Matchers.String())
+	require.Equal(t, "s0", gotSils[0].Replaces)
 	require.Equal(t, "zoë", gotSils[0].CreatedBy)
 	require.True(t, gotSils[0].EndsAt.Equal(sil.EndsAt))
 	tls, _, err := NewEvents(dst, EventsOptions{}).Timeline(ctx, TimelineQuery{Fingerprints: []model.Fingerprint{alert.Labels.Fingerprint()}})

@@ -120,7 +120,8 @@ var pgMigrations = []string{
 		labels      TEXT   NOT NULL,
 		seen_at     BIGINT NOT NULL
 	);
-	CREATE INDEX alert_event_labels_seen_at ON alert_event_labels (seen_at)`,
+	CREATE INDEX alert_event_labels_seen_at ON alert_event_labels (seen_at);
+	ALTER TABLE silences ADD COLUMN replaces TEXT NOT NULL DEFAULT ''`,
 }
 
 // pgPoolConns is the size of each of a replica's two connection pools,

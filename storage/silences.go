@@ -33,7 +33,7 @@ var matchTypes = map[string]labels.MatchType{
 // LoadSilences implements silences.Persister.
 func (p silenceStore) LoadSilences(ctx context.Context) ([]silences.Silence, error) {
 	rows, err := p.s.read.QueryContext(ctx, `SELECT id, matchers, starts_at, ends_at, updated_at,
-		created_by, comment FROM silences ORDER BY id`)
+		created_by, comment, replaces FROM silences ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}
@@ -45,7 +45,7 @@ func (p silenceStore) LoadSilences(ctx context.Context) ([]silences.Silence, err
 			matchers string
 			times    [3]int64
 		)
-		if err := rows.Scan(&sil.ID, &matchers, &times[0], &times[1], &times[2], &sil.CreatedBy, &sil.Comment); err != nil {
+		if err := rows.Scan(&sil.ID, &matchers, &times[0], &times[1], &times[2], &sil.CreatedBy, &sil.Comment, &sil.Replaces); err != nil {
 			return nil, fmt.Errorf("read silences: %w", err)
 		}
 		if sil.Matchers, err = decodeMatchers(matchers); err != nil {
@@ -75,13 +75,13 @@ func (p silenceStore) SaveSilences(ctx context.Context, upsert []silences.Silenc
 	return p.s.Write(ctx, func(tx *sql.Tx) error {
 		for i, sil := range upsert {
 			_, err := tx.ExecContext(ctx, p.s.q(`INSERT INTO silences (id, matchers, starts_at, ends_at,
-				updated_at, created_by, comment) VALUES (?, ?, ?, ?, ?, ?, ?)
+				updated_at, created_by, comment, replaces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET matchers = excluded.matchers,
 				starts_at = excluded.starts_at, ends_at = excluded.ends_at,
 				updated_at = excluded.updated_at, created_by = excluded.created_by,
-				comment = excluded.comment`),
+				comment = excluded.comment, replaces = excluded.replaces`),
 				sil.ID, encoded[i], toNanos(sil.StartsAt), toNanos(sil.EndsAt), toNanos(sil.UpdatedAt),
-				sil.CreatedBy, sil.Comment)
+				sil.CreatedBy, sil.Comment, sil.Replaces)
 			if err != nil {
 				return fmt.Errorf("save silence %s: %w", sil.ID, err)
 			}

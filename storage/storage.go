@@ -213,7 +213,9 @@ var migrations = []string{
 		labels      TEXT    NOT NULL, -- JSON object
 		seen_at     INTEGER NOT NULL  -- the alert's latest event
 	);
-	CREATE INDEX alert_event_labels_seen_at ON alert_event_labels (seen_at)`,
+	CREATE INDEX alert_event_labels_seen_at ON alert_event_labels (seen_at);
+	-- the silence an edit replaced (silences.Silence.Replaces)
+	ALTER TABLE silences ADD COLUMN replaces TEXT NOT NULL DEFAULT ''`,
 }
 
 // IsURL reports whether target names a PostgreSQL database

@@ -69,6 +69,7 @@ func (h *handler) registerUI(mux *http.ServeMux) *ui {
 	page("GET /silences/{id}", u.silence)
 	page("GET /silences/{id}/edit", u.editSilence)
 	page("POST /silences/{id}/expire", u.expireSilence)
+	page("POST /silences/expire", u.expireSilences)
 	page("GET /rules", u.rules)
 	page("GET /routes", u.routes)
 	page("GET /notifications", u.notifications)
@@ -210,13 +211,16 @@ func (u *ui) funcs() template.FuncMap {
 		"pairs":  sortedPairs,
 		"expr":   labelSetExpr,
 		"commas": commas,
-		"plural": func(n int, one, many string) string {
-			if n == 1 {
-				return one
-			}
-			return many
-		},
+		"plural": plural,
 	}
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // pair is one label or annotation, for templates.

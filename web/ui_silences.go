@@ -2,9 +2,11 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
@@ -30,6 +32,9 @@ type uiSilence struct {
 	PageURL, CloneURL   string
 	Duration            time.Duration
 	ActiveNow, Editable bool
+	// Replaces and ReplacedBy link the silences an edit replaced: the
+	// old one, expired, and the new one.
+	Replaces, ReplacedBy string
 }
 
 func (u *ui) silenceItem(s silences.Silence, now time.Time) uiSilence {
@@ -44,16 +49,31 @@ func (u *ui) silenceItem(s silences.Silence, now time.Time) uiSilence {
 		v.Matchers = append(v.Matchers, m.String())
 	}
 	v.ActiveNow, v.Editable = v.State == silences.StateActive, v.State != silences.StateExpired
+	v.Replaces = s.Replaces
 	return v
+}
+
+// replacedBy finds the silence that replaced id, if any.
+func (u *ui) replacedBy(id string) string {
+	for _, s := range u.h.opts.Silences.Query() {
+		if s.Replaces == id {
+			return s.ID
+		}
+	}
+	return ""
 }
 
 type silencesData struct {
 	State, Filter, FilterError string
-	Counts                     map[silences.State]int
-	Tabs                       []silenceTab
-	Silences                   []uiSilence
-	Page, Pages, Total         int
-	PrevURL, NextURL, NewURL   string
+	// TextSearch is set when the search is free text (author, comment,
+	// ID, matchers), not matchers.
+	TextSearch               bool
+	Flash                    string
+	Counts                   map[silences.State]int
+	Tabs                     []silenceTab
+	Silences                 []uiSilence
+	Page, Pages, Total       int
+	PrevURL, NextURL, NewURL string
 }
 
 type silenceTab struct {
@@ -63,8 +83,9 @@ type silenceTab struct {
 	Active bool
 }
 
-// silences lists the silences of one state, filtered by matchers as
-// Alertmanager's API filters them.
+// silences lists the silences of one state, searched by matchers as
+// Alertmanager's API filters them, or by free text (author, comment, ID,
+// matchers) when the search is not matchers.
 func (u *ui) silences(w http.ResponseWriter, r *http.Request) {
 	if u.h.opts.Silences == nil {
 		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
@@ -77,14 +98,25 @@ func (u *ui) silences(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	ms, err := parseMatcherExpr(u.h.opts.MatcherSyntax, d.Filter)
+	text := ""
 	if err != nil {
-		d.FilterError, status = err.Error(), http.StatusBadRequest
+		if strings.ContainsAny(d.Filter, "=~") {
+			// Meant as matchers: say what is wrong with them.
+			d.FilterError, status = err.Error(), http.StatusBadRequest
+		} else {
+			d.TextSearch, text, err = true, strings.ToLower(strings.TrimSpace(d.Filter)), nil
+		}
+	}
+	switch q.Get("done") {
+	case "expired":
+		n, _ := strconv.Atoi(q.Get("n"))
+		d.Flash = fmt.Sprintf("Expired %d %s.", n, plural(n, "silence", "silences"))
 	}
 	now := time.Now()
 	var list []silences.Silence
 	if err == nil {
 		for _, s := range u.h.opts.Silences.Query() {
-			if !silenceMatchesFilter(s, ms) {
+			if d.TextSearch && !silenceHasText(s, text) || !d.TextSearch && !silenceMatchesFilter(s, ms) {
 				continue
 			}
 			st := s.State(now)
@@ -133,6 +165,49 @@ func (u *ui) silences(w http.ResponseWriter, r *http.Request) {
 	u.render(w, r, status, "silences", pageData{Title: "Silences", Nav: "silences", Data: d})
 }
 
+// silenceHasText reports whether a silence's author, comment, ID or
+// matchers contain text (lower case).
+func silenceHasText(s silences.Silence, text string) bool {
+	for _, f := range []string{s.CreatedBy, s.Comment, s.ID, s.Matchers.String()} {
+		if strings.Contains(strings.ToLower(f), text) {
+			return true
+		}
+	}
+	return false
+}
+
+// expireSilences expires the silences ticked on the silences page
+// (bulk expire), then shows the page again (post/redirect/get).
+func (u *ui) expireSilences(w http.ResponseWriter, r *http.Request) {
+	if u.h.opts.Silences == nil {
+		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		u.fail(w, r, bodyStatus(err), fmt.Errorf("reading the form: %w", err))
+		return
+	}
+	ids := r.PostForm["id"]
+	if len(ids) == 0 {
+		u.fail(w, r, http.StatusBadRequest, errors.New("no silence was ticked: tick the silences to expire"))
+		return
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := u.h.opts.Silences.Expire(r.Context(), id); err != nil {
+			errs = append(errs, fmt.Errorf("silence %s: %w", id, err))
+		}
+	}
+	if len(errs) > 0 {
+		u.fail(w, r, silenceErrorStatus(errs[0]), fmt.Errorf("expired %d of %d silences: %w", len(ids)-len(errs), len(ids), errors.Join(errs...)))
+		return
+	}
+	u.h.opts.Logger.Info("Silences expired from the web UI", "ids", ids)
+	back := withQuery(u.url("/silences"), map[string]string{"state": r.PostForm.Get("state"), "filter": r.PostForm.Get("filter"),
+		"done": "expired", "n": strconv.Itoa(len(ids))})
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
 // mutedCounts counts, per active silence, the active alerts it mutes now.
 func (u *ui) mutedCounts(now time.Time) map[string]int {
 	counts := map[string]int{}
@@ -165,6 +240,7 @@ func (u *ui) silence(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	d := &silenceData{Silence: u.silenceItem(s, now), Preview: u.preview(s.Matchers, now)}
+	d.Silence.ReplacedBy = u.replacedBy(s.ID)
 	switch r.URL.Query().Get("done") {
 	case "saved":
 		d.Flash = "Silence saved."

@@ -434,3 +434,67 @@ func TestMatcherString(t *testing.T) {
 		}
 	}
 }
+
+// Silences are found by their author or a word of their comment as well
+// as by matchers; ticked ones expire at once; an edit that replaced a
+// silence links the old and the new one.
+func TestUISilenceSearchBulkAndReplace(t *testing.T) {
+	e := newUIEnv(t, Options{})
+	e.put(t, model.LabelSet{"alertname": "Down", "svc": "a"})
+	mk := func(matchers, by, comment string) string {
+		ms, err := parseMatcherExpr(config.SyntaxFallback, matchers)
+		require.NoError(t, err)
+		id, err := e.sils.Set(context.Background(), silences.Silence{Matchers: ms, EndsAt: time.Now().Add(time.Hour), CreatedBy: by, Comment: comment})
+		require.NoError(t, err)
+		return id
+	}
+	a := mk(`{alertname="Down"}`, "Zoë Dupont", "disk swap OPS-42")
+	b := mk(`{svc="b"}`, "sam", "network maintenance")
+	c := mk(`{svc="c"}`, "sam", "deploy")
+
+	_, body := get(t, e.base+"/silences?filter=zo%C3%AB")
+	require.Contains(t, body, a)
+	require.NotContains(t, body, b)
+	require.Contains(t, body, "Searched as text.")
+	_, body = get(t, e.base+"/silences?filter=MAINTENANCE")
+	require.Contains(t, body, b)
+	require.NotContains(t, body, a)
+	code, body := get(t, e.base+"/silences?filter="+url.QueryEscape(`{svc="b"}`))
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, b)
+	require.NotContains(t, body, c)
+	code, body = get(t, e.base+"/silences?filter="+url.QueryEscape(`{svc=~"(}`))
+	require.Equal(t, http.StatusBadRequest, code, "broken matchers are an error, not a text search")
+	require.Contains(t, body, "bad matcher syntax")
+
+	// Bulk expire b and c; a stays.
+	resp, _ := post(t, e.base+"/silences/expire", url.Values{"id": {b, c}, "state": {"active"}}, nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	_, body = get(t, e.base+resp.Header.Get("Location"))
+	require.Contains(t, body, "Expired 2 silences.")
+	require.Contains(t, body, a)
+	require.NotContains(t, body, b)
+	for _, id := range []string{b, c} {
+		s, err := e.sils.Get(id)
+		require.NoError(t, err)
+		require.Equal(t, silences.StateExpired, s.State(time.Now()))
+	}
+	resp, _ = post(t, e.base+"/silences/expire", url.Values{}, nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	// Edit a's matchers: a new silence replaces it; each links the other.
+	s, err := e.sils.Get(a)
+	require.NoError(t, err)
+	resp, body = post(t, e.base+"/silences", url.Values{
+		"id": {a}, "matchers": {`{alertname="Down", svc="a"}`}, "startsAt": {s.StartsAt.UTC().Format(formTime)},
+		"duration": {"1h"}, "createdBy": {"Zoë Dupont"}, "comment": {"narrower"}, "action": {"save"},
+	}, nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	loc := resp.Header.Get("Location")
+	newID := strings.TrimSuffix(strings.TrimPrefix(loc, "/silences/"), "?done=saved")
+	require.NotEqual(t, a, newID)
+	_, body = get(t, e.base+loc)
+	require.Contains(t, body, `<a href="/silences/`+a+`" id="replaces">`)
+	_, body = get(t, e.base+"/silences/"+a)
+	require.Contains(t, body, `<a href="/silences/`+newID+`" id="replaced-by">`)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -309,6 +310,49 @@ func decodeLabelSets(s string) ([]model.LabelSet, error) {
 	out := make([]model.LabelSet, len(raw))
 	for i, m := range raw {
 		out[i] = model.LabelSet(m)
+	}
+	return out, nil
+}
+
+// ReceiverSummary is how a receiver's deliveries went: its last success,
+// its last failure and why, and its attempts and failed attempts since a
+// time.
+type ReceiverSummary struct {
+	Receiver                 string
+	LastSuccess, LastFailure time.Time
+	LastError, LastReason    string
+	Attempts, Failures       int
+}
+
+// Summary returns the summary of each receiver, counting attempts since
+// since. Each query walks the (receiver, at) index.
+func (h *History) Summary(ctx context.Context, receivers []string, since time.Time) ([]ReceiverSummary, error) {
+	out := make([]ReceiverSummary, 0, len(receivers))
+	for _, rcv := range receivers {
+		s := ReceiverSummary{Receiver: rcv}
+		var at int64
+		err := h.db.read.QueryRowContext(ctx, h.db.q(`SELECT at FROM notification_history WHERE receiver = ? AND error = ''
+			ORDER BY at DESC LIMIT 1`), rcv).Scan(&at)
+		switch {
+		case err == nil:
+			s.LastSuccess = time.Unix(0, at)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("read notification history: %w", err)
+		}
+		err = h.db.read.QueryRowContext(ctx, h.db.q(`SELECT at, error, reason FROM notification_history WHERE receiver = ? AND error != ''
+			ORDER BY at DESC LIMIT 1`), rcv).Scan(&at, &s.LastError, &s.LastReason)
+		switch {
+		case err == nil:
+			s.LastFailure = time.Unix(0, at)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("read notification history: %w", err)
+		}
+		err = h.db.read.QueryRowContext(ctx, h.db.q(`SELECT COUNT(*), COALESCE(SUM(CASE WHEN error != '' THEN 1 ELSE 0 END), 0)
+			FROM notification_history WHERE receiver = ? AND at >= ?`), rcv, since.UnixNano()).Scan(&s.Attempts, &s.Failures)
+		if err != nil {
+			return nil, fmt.Errorf("read notification history: %w", err)
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }

@@ -267,3 +267,34 @@ func TestHistoryRunDeletesExpired(t *testing.T) {
 		})
 	})
 }
+
+// Summary tells each receiver's last success, last failure and why, and
+// its attempts and failures since a time.
+func TestHistorySummary(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newTarget func() string) {
+		ctx := context.Background()
+		db := open(t, newTarget())
+		defer db.Close()
+		h := NewHistory(db, HistoryOptions{})
+		h.Record(ctx, attempt(0, "pager", "webhook/0", "g", ""))
+		h.Record(ctx, attempt(100, "pager", "webhook/0", "g", "502 first"))
+		h.Record(ctx, attempt(200, "pager", "webhook/0", "g", ""))
+		h.Record(ctx, attempt(300, "pager", "webhook/0", "g", "502 last"))
+		h.Record(ctx, attempt(50, "mail", "email/0", "g", ""))
+		require.NoError(t, h.Flush(ctx))
+		sums, err := h.Summary(ctx, []string{"pager", "mail", "idle"}, historyT0.Add(150*time.Second))
+		require.NoError(t, err)
+		require.Len(t, sums, 3)
+		p := sums[0]
+		require.Equal(t, "pager", p.Receiver)
+		require.Equal(t, historyT0.Add(200*time.Second), p.LastSuccess.UTC())
+		require.Equal(t, historyT0.Add(300*time.Second), p.LastFailure.UTC())
+		require.Equal(t, "502 last", p.LastError)
+		require.Equal(t, dispatch.ReasonServerError, p.LastReason)
+		require.Equal(t, 2, p.Attempts, "since the cut")
+		require.Equal(t, 1, p.Failures)
+		require.True(t, sums[1].LastFailure.IsZero())
+		require.Zero(t, sums[1].Attempts, "mail's attempt is before the cut")
+		require.Equal(t, ReceiverSummary{Receiver: "idle"}, sums[2])
+	})
+}

@@ -153,7 +153,7 @@ func TestUIPages(t *testing.T) {
 		{"/rules", []string{"HighErrors", "every 1m", "schedule <code>@daily</code>", "boom", "Last 2 evaluations", "not evaluated: read-only datasource"}},
 		{"/routes", []string{"Routing tree", "→ <strong>critical</strong>", "continue", "weekends", "group_by"}},
 		{"/routes?labels=" + url.QueryEscape("alertname=X\nteam=db"), []string{`class="route matched"`, "Receivers: <strong class=\"receiver\">db</strong>"}},
-		{"/notifications", []string{"unexpected status code 500", "serverError", "attempt 2", `<option value="critical">`}},
+		{"/notifications", []string{"unexpected status code 500", "serverError", "1 attempt (of 2)", `<option value="critical">`}},
 		{"/status", []string{"1.2.3", "route:", "Datasources", "prom", "Send test notification", "Uptime", "1h 30m"}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
@@ -497,4 +497,59 @@ func TestUISilenceSearchBulkAndReplace(t *testing.T) {
 	require.Contains(t, body, `<a href="/silences/`+a+`" id="replaces">`)
 	_, body = get(t, e.base+"/silences/"+a)
 	require.Contains(t, body, `<a href="/silences/`+newID+`" id="replaced-by">`)
+}
+
+// summarizingHistory adds receiver summaries to fakeHistory.
+type summarizingHistory struct {
+	*fakeHistory
+	sums []ReceiverSummary
+}
+
+func (s summarizingHistory) Summary(_ context.Context, receivers []string, _ time.Time) ([]ReceiverSummary, error) {
+	return s.sums, nil
+}
+
+// The notifications page folds each notification's retries into one row
+// with the attempt count and the final outcome, filters by outcome and by
+// alert, and sums up each receiver.
+func TestUINotificationsFolded(t *testing.T) {
+	hist := &fakeHistory{}
+	e := newUIEnv(t, Options{})
+	sh := summarizingHistory{fakeHistory: hist, sums: []ReceiverSummary{{
+		Receiver: "pager", LastSuccess: ts.Add(-time.Hour), LastFailure: ts, LastError: "502 from the pager", LastReason: "serverError",
+		Attempts: 40, Failures: 12,
+	}}}
+	srv := newTestServer(t, Options{Routing: e.routing, Silences: e.sils, Notifications: sh})
+	at := func(min int) time.Time { return ts.Add(time.Duration(min) * time.Second) }
+	attempt := func(id int64, sec int, rcv, group, alert string, n int, errMsg string) Notification {
+		return Notification{ID: id, AlertsTotal: 1, Attempt: dispatch.Attempt{
+			At: at(sec), Receiver: rcv, Integration: "webhook/0", GroupKey: group, Status: "firing",
+			Alerts: []model.LabelSet{{"alertname": model.LabelValue(alert)}}, Attempt: n, Err: errMsg,
+		}}
+	}
+	// Newest first: group A failed after 3 attempts; group B sent at the
+	// second; group A's earlier notification sent at once.
+	hist.entries = []Notification{
+		attempt(7, 60, "pager", "A", "Disk", 3, "502 from the pager"),
+		attempt(6, 59, "pager", "B", "Cpu", 2, ""),
+		attempt(5, 58, "pager", "A", "Disk", 2, "502 from the pager"),
+		attempt(4, 57, "pager", "B", "Cpu", 1, "timeout"),
+		attempt(3, 56, "pager", "A", "Disk", 1, "502 from the pager"),
+		attempt(2, 10, "pager", "A", "Disk", 1, ""),
+	}
+	_, body := get(t, srv.URL+"/notifications")
+	require.Equal(t, 3, strings.Count(body, `<td data-label="Outcome">`), "three notifications, not six attempts")
+	require.Contains(t, body, "3 attempts, last")
+	require.Contains(t, body, "2 attempts, last")
+	require.Contains(t, body, "12 of 40 (30%)")
+	require.Contains(t, body, "502 from the pager <code>serverError</code>")
+
+	_, body = get(t, srv.URL+"/notifications?outcome=failed")
+	require.Equal(t, 1, strings.Count(body, `<td data-label="Outcome">`), "only group A's last notification failed in the end")
+	require.NotContains(t, body, "timeout", "B's failed first attempt is folded into its success")
+	_, body = get(t, srv.URL+"/notifications?alert="+url.QueryEscape(`{alertname="Cpu"}`))
+	require.Equal(t, 1, strings.Count(body, `<td data-label="Outcome">`))
+	require.Contains(t, body, "alertname=&#34;Cpu&#34;")
+	code, _ := get(t, srv.URL+"/notifications?outcome=maybe")
+	require.Equal(t, http.StatusBadRequest, code)
 }

@@ -419,6 +419,19 @@ func (r *routing) transition(t evaluator.Transition) {
 	}})
 }
 
+// Summary implements web.ReceiverSummaries.
+func (v historyView) Summary(ctx context.Context, receivers []string, since time.Time) ([]alerterweb.ReceiverSummary, error) {
+	sums, err := v.h.Summary(ctx, receivers, since)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]alerterweb.ReceiverSummary, len(sums))
+	for i, s := range sums {
+		out[i] = alerterweb.ReceiverSummary(s)
+	}
+	return out, nil
+}
+
 // eventsView serves the alerts' timelines to web.
 type eventsView struct{ e *storage.Events }
 

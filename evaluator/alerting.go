@@ -128,17 +128,18 @@ func (r *AlertingRule) Name() string { return r.name }
 
 // eval evaluates the rule at ts and updates its alerts, as Prometheus'
 // AlertingRule.Eval does. It returns the ALERTS and ALERTS_FOR_STATE
-// samples to store when env.writeSeries is set.
+// samples to store when env.writeSeries is set, and the size of the
+// expression's result.
 //
 // On a query error the alerts are left exactly as they were.
-func (r *AlertingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (promql.Vector, error) {
+func (r *AlertingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (promql.Vector, int, error) {
 	res, err := env.querier.Query(ctx, r.expr, ts.Add(-env.queryOffset))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	alerts, err := r.alertsFrom(ctx, res, ts, env)
 	if err != nil {
-		return nil, err
+		return nil, len(res), err
 	}
 
 	r.mu.Lock()
@@ -186,9 +187,9 @@ func (r *AlertingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (pr
 	}
 	if env.limit > 0 && numActive > env.limit {
 		r.active = map[uint64]*Alert{}
-		return nil, fmt.Errorf("exceeded limit of %d with %d alerts", env.limit, numActive)
+		return nil, len(res), fmt.Errorf("exceeded limit of %d with %d alerts", env.limit, numActive)
 	}
-	return vec, nil
+	return vec, len(res), nil
 }
 
 // gone handles an alert whose label set is no longer in the result. It

@@ -160,7 +160,7 @@ func TestAlertingRuleStateMachine(t *testing.T) {
 			env.limit = tc.limit
 			for _, s := range tc.steps {
 				q.Set("up == 0", func(time.Time) (promql.Vector, error) { return vec(s.up...), s.err })
-				_, err := r.eval(context.Background(), at(s.at), env)
+				_, _, err := r.eval(context.Background(), at(s.at), env)
 				if s.err != nil {
 					require.ErrorIs(t, err, s.err)
 				}
@@ -176,7 +176,7 @@ func TestAlertingRuleLimitError(t *testing.T) {
 	r := NewAlertingRule("X", "x", 0, 0, labels.EmptyLabels(), labels.EmptyLabels())
 	env := testEnv(q)
 	env.limit = 2
-	_, err := r.eval(context.Background(), t0, env)
+	_, _, err := r.eval(context.Background(), t0, env)
 	require.EqualError(t, err, "exceeded limit of 2 with 3 alerts")
 }
 
@@ -185,7 +185,7 @@ func TestAlertingRuleForGrowsOnReload(t *testing.T) {
 	q.SetVector("x", vec("a"))
 	r := NewAlertingRule("X", "x", 0, 0, labels.EmptyLabels(), labels.EmptyLabels())
 	env := testEnv(q)
-	_, err := r.eval(context.Background(), at(0), env)
+	_, _, err := r.eval(context.Background(), at(0), env)
 	require.NoError(t, err)
 	require.Equal(t, "a:firing@0/0/-", summary(r))
 	// The rule is reloaded with a longer `for`: the alert stays firing, as
@@ -194,7 +194,7 @@ func TestAlertingRuleForGrowsOnReload(t *testing.T) {
 	r2 := NewAlertingRule("X", "x", 10*time.Minute, 0, labels.EmptyLabels(), labels.EmptyLabels())
 	r.toSend(at(0), time.Minute, at(4), "", labels.EmptyLabels())
 	r2.restore(r.Alerts())
-	_, err = r2.eval(context.Background(), at(1), env)
+	_, _, err = r2.eval(context.Background(), at(1), env)
 	require.NoError(t, err)
 	require.Equal(t, "a:firing@0/0/-", summary(r2))
 	sent := r2.toSend(at(1.5), time.Minute, at(5.5), "", labels.EmptyLabels())
@@ -203,7 +203,7 @@ func TestAlertingRuleForGrowsOnReload(t *testing.T) {
 	require.True(t, sent[0].EndsAt.After(at(1.5)), "not resolved")
 	// A new alert of the reloaded rule waits the new `for`.
 	q.SetVector("x", vec("a", "b"))
-	_, err = r2.eval(context.Background(), at(2), env)
+	_, _, err = r2.eval(context.Background(), at(2), env)
 	require.NoError(t, err)
 	require.Equal(t, "a:firing@0/0/- b:pending@2/-/-", summary(r2))
 }
@@ -227,7 +227,7 @@ func TestAlertingRuleTemplates(t *testing.T) {
 	env := testEnv(q)
 	env.externalLabels = map[string]string{"cluster": "eu1"}
 	env.externalURL, _ = url.Parse("http://alerter.example:9095")
-	_, err := r.eval(context.Background(), t0, env)
+	_, _, err := r.eval(context.Background(), t0, env)
 	require.NoError(t, err)
 	alerts := r.Alerts()
 	require.Len(t, alerts, 1)
@@ -250,7 +250,7 @@ func TestAlertingRuleDuplicateLabelSets(t *testing.T) {
 		{Metric: labels.FromStrings("__name__", "b", "instance", "i")},
 	})
 	r := NewAlertingRule("X", "x", 0, 0, labels.EmptyLabels(), labels.EmptyLabels())
-	_, err := r.eval(context.Background(), t0, testEnv(q))
+	_, _, err := r.eval(context.Background(), t0, testEnv(q))
 	require.ErrorIs(t, err, errDuplicateAlertLabelSet)
 }
 
@@ -259,7 +259,7 @@ func TestAlertingRuleQueryOffset(t *testing.T) {
 	r := NewAlertingRule("X", "x", 0, 0, labels.EmptyLabels(), labels.EmptyLabels())
 	env := testEnv(q)
 	env.queryOffset = 30 * time.Second
-	_, err := r.eval(context.Background(), t0, env)
+	_, _, err := r.eval(context.Background(), t0, env)
 	require.NoError(t, err)
 	require.Equal(t, []time.Time{t0.Add(-30 * time.Second)}, q.Queries("x"))
 }
@@ -270,7 +270,7 @@ func TestAlertingRuleSeries(t *testing.T) {
 	r := NewAlertingRule("X", "x", time.Minute, 0, labels.FromStrings("severity", "page"), labels.EmptyLabels())
 	env := testEnv(q)
 	env.writeSeries = true
-	out, err := r.eval(context.Background(), t0, env)
+	out, _, err := r.eval(context.Background(), t0, env)
 	require.NoError(t, err)
 	require.Len(t, out, 2)
 	require.Equal(t, `{__name__="ALERTS", alertname="X", alertstate="pending", instance="a", severity="page"}`, out[0].Metric.String())
@@ -290,7 +290,7 @@ func TestToSend(t *testing.T) {
 	env := testEnv(q)
 	ext := labels.FromStrings("cluster", "eu1", "instance", "not-this-one")
 	send := func(m float64) []PostableAlert {
-		_, err := r.eval(context.Background(), at(m), env)
+		_, _, err := r.eval(context.Background(), at(m), env)
 		require.NoError(t, err)
 		return r.toSend(at(m), time.Minute, at(m+4), "http://gen", ext)
 	}
@@ -328,14 +328,14 @@ func TestPersistHashChangesWithPersistedFields(t *testing.T) {
 	r := NewAlertingRule("X", "x", time.Minute, 0, labels.EmptyLabels(), labels.FromStrings("v", "{{ $value }}"))
 	env := testEnv(q)
 	hash := func() uint64 { return r.Alerts()[0].persistHash() }
-	_, err := r.eval(context.Background(), at(0), env)
+	_, _, err := r.eval(context.Background(), at(0), env)
 	require.NoError(t, err)
 	h0 := hash()
 	q.SetVector("x", promql.Vector{{Metric: labels.FromStrings("instance", "a"), F: 2}})
-	_, err = r.eval(context.Background(), at(0.5), env)
+	_, _, err = r.eval(context.Background(), at(0.5), env)
 	require.NoError(t, err)
 	require.Equal(t, h0, hash(), "a new value alone is not worth a write")
-	_, err = r.eval(context.Background(), at(1), env)
+	_, _, err = r.eval(context.Background(), at(1), env)
 	require.NoError(t, err)
 	h1 := hash()
 	require.NotEqual(t, h0, h1, "pending to firing is")
@@ -343,7 +343,7 @@ func TestPersistHashChangesWithPersistedFields(t *testing.T) {
 	r.toSend(at(2.5), time.Minute, at(6.5), "", labels.EmptyLabels())
 	require.Equal(t, h1, hash(), "resending a firing alert is not")
 	q.SetVector("x", nil)
-	_, err = r.eval(context.Background(), at(3), env)
+	_, _, err = r.eval(context.Background(), at(3), env)
 	require.NoError(t, err)
 	h2 := hash()
 	require.NotEqual(t, h1, h2, "resolving is")
@@ -365,7 +365,7 @@ func TestTemplateMemo(t *testing.T) {
 			vec = append(vec, promql.Sample{Metric: labels.FromStrings("instance", in), F: v})
 		}
 		q.SetVector("x", vec)
-		_, err := r.eval(context.Background(), at(m), env)
+		_, _, err := r.eval(context.Background(), at(m), env)
 		require.NoError(t, err)
 	}
 	annotations := func() string {

@@ -40,7 +40,7 @@ func BenchmarkAlertingRuleEval(b *testing.B) {
 			ts := t0
 			for b.Loop() {
 				ts = ts.Add(15 * time.Second)
-				if _, err := r.eval(ctx, ts, env); err != nil {
+				if _, _, err := r.eval(ctx, ts, env); err != nil {
 					b.Fatal(err)
 				}
 				r.toSend(ts, time.Minute, ts.Add(4*time.Minute), "", labels.EmptyLabels())

@@ -19,7 +19,9 @@ import (
 // rule is what a group needs of its alerting and recording rules.
 type rule interface {
 	Name() string
-	eval(ctx context.Context, ts time.Time, env *evalEnv) (promql.Vector, error)
+	// eval evaluates the rule at ts; it returns the samples to store,
+	// and the size of its expression's result.
+	eval(ctx context.Context, ts time.Time, env *evalEnv) (promql.Vector, int, error)
 	statusRef() *ruleStatus
 }
 
@@ -307,7 +309,7 @@ rules:
 // not the rule's fault and records nothing.
 func (g *Group) evalRule(ctx, qctx context.Context, i int, r rule, ts time.Time, env *evalEnv) {
 	start := time.Now()
-	vec, err := r.eval(qctx, ts, env)
+	vec, n, err := r.eval(qctx, ts, env)
 	if err == nil && env.writeSeries {
 		err = g.write(qctx, i, vec, ts)
 	}
@@ -317,7 +319,7 @@ func (g *Group) evalRule(ctx, qctx context.Context, i int, r rule, ts time.Time,
 	if err != nil && qctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", context.Cause(qctx), err)
 	}
-	g.record(i, r, ts, time.Since(start), len(vec), err)
+	g.record(i, r, ts, time.Since(start), n, err)
 }
 
 // notReached records a failed evaluation for each rule from index from on,

@@ -408,3 +408,38 @@ func TestQueryFailureKeepsAlertsAndResends(t *testing.T) {
 }
 
 func isStale(f float64) bool { return value.IsStaleNaN(f) }
+
+// An alerting rule on a datasource that stores nothing (a Prometheus
+// query API) reports its result's size as samples, as a recording rule
+// does, and the state changes go to OnTransition with the group and rule.
+func TestSamplesAndTransitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewFakeQuerier()
+		q.SetVector("x", vec("a", "b", "c"))
+		var mu sync.Mutex
+		var got []string
+		m := NewManager(Options{OnTransition: func(tr Transition) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, tr.Rule+" "+tr.Labels.Get("instance")+" "+tr.From.String()+">"+tr.To.String())
+		}})
+		require.NoError(t, m.Update(context.Background(), config(q, file("a.yml",
+			rules.RuleGroup{Name: "g", Rules: []rules.Rule{alertRule("A", "x", 15*time.Second)}}))))
+		stop := run(m)
+		time.Sleep(35 * time.Second) // pending at 10 s, firing at 30 s
+		q.SetVector("x", vec("a", "b"))
+		time.Sleep(10 * time.Second) // c resolved at 40 s
+		stop()
+		r := m.Groups()[0].Rules[0]
+		require.Equal(t, 2, r.History[0].Samples, "the query's result, though nothing is written")
+		require.Equal(t, 3, r.History[1].Samples)
+		mu.Lock()
+		defer mu.Unlock()
+		slices.Sort(got)
+		require.Equal(t, []string{
+			"g/A a inactive>pending", "g/A a pending>firing",
+			"g/A b inactive>pending", "g/A b pending>firing",
+			"g/A c firing>inactive", "g/A c inactive>pending", "g/A c pending>firing",
+		}, got)
+	})
+}

@@ -69,6 +69,9 @@ type Manager struct {
 	groups  map[string]*Group
 	runCtx  context.Context // nil until Run
 	stopped bool
+	// datasources are the current configuration's, by name; the default
+	// one is also under "".
+	datasources map[string]Datasource
 }
 
 // NewManager returns a Manager with no groups.
@@ -140,6 +143,10 @@ func (m *Manager) Update(ctx context.Context, cfg Config) error {
 
 	m.mu.Lock()
 	m.groups = newGroups
+	m.datasources = maps.Clone(cfg.Datasources)
+	if ds, ok := cfg.Datasources[cfg.DefaultDatasource]; ok {
+		m.datasources[""] = ds
+	}
 	running := m.runCtx
 	m.mu.Unlock()
 	for _, g := range newGroups {
@@ -159,6 +166,14 @@ func (m *Manager) Update(ctx context.Context, cfg Config) error {
 	}
 	m.forgetUnusedStates(ctx, newGroups)
 	return nil
+}
+
+// Datasources returns the current configuration's datasources by name,
+// the default one also under "".
+func (m *Manager) Datasources() map[string]Datasource {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.datasources
 }
 
 // loadStates reads the saved alert states, once.

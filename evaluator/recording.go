@@ -32,11 +32,11 @@ func (r *RecordingRule) Name() string { return r.name }
 
 // eval queries the expression at ts and returns the samples to record, as
 // Prometheus' RecordingRule.Eval does.
-func (r *RecordingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (promql.Vector, error) {
+func (r *RecordingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (promql.Vector, int, error) {
 	at := ts.Add(-env.queryOffset)
 	vec, err := env.querier.Query(ctx, r.expr, at)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	for i := range vec {
@@ -48,10 +48,10 @@ func (r *RecordingRule) eval(ctx context.Context, ts time.Time, env *evalEnv) (p
 		s.T = at.UnixMilli()
 	}
 	if vec.ContainsSameLabelset() {
-		return nil, errDuplicateRecordedLabelSet
+		return nil, len(vec), errDuplicateRecordedLabelSet
 	}
 	if env.limit > 0 && len(vec) > env.limit {
-		return nil, fmt.Errorf("exceeded limit of %d with %d series", env.limit, len(vec))
+		return nil, len(vec), fmt.Errorf("exceeded limit of %d with %d series", env.limit, len(vec))
 	}
-	return vec, nil
+	return vec, len(vec), nil
 }

@@ -24,8 +24,13 @@ type ReceiverTestResult struct {
 type receiverTestJSON struct {
 	Receiver     string                `json:"receiver"`
 	Success      bool                  `json:"success"`
+	Error        string                `json:"error,omitempty"`
 	Integrations []integrationTestJSON `json:"integrations"`
 }
+
+// noIntegrations is the honest result of testing a receiver without
+// integrations: nothing was sent.
+const noIntegrations = "the receiver has no integrations: nothing was sent (its alerts are dropped, as in Alertmanager)"
 
 type integrationTestJSON struct {
 	Integration     string  `json:"integration"`
@@ -55,6 +60,9 @@ func (h *handler) testReceiver(w http.ResponseWriter, r *http.Request) {
 			Integration: res.Integration, Success: res.Success, Error: res.Error, DurationSeconds: res.Duration.Seconds(),
 		}
 		out.Success = out.Success && res.Success
+	}
+	if len(results) == 0 {
+		out.Success, out.Error = false, noIntegrations
 	}
 	h.opts.Logger.Info("Test notification sent", "receiver", name, "success", out.Success)
 	writeJSON(w, http.StatusOK, apiResponse{Status: "success", Data: out})

@@ -53,6 +53,8 @@ type ui struct {
 	assetVersion string
 	// gzips are reused: a gzip.Writer costs hundreds of kilobytes.
 	gzips sync.Pool
+	// tests keeps receiver tests' results for the page after the redirect.
+	tests testResults
 }
 
 // registerUI adds the web UI's routes to mux.
@@ -212,6 +214,7 @@ func (u *ui) funcs() template.FuncMap {
 		"expr":   labelSetExpr,
 		"commas": commas,
 		"plural": plural,
+		"list":   func(s ...string) []string { return s },
 	}
 }
 

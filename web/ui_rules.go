@@ -1,7 +1,9 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -9,17 +11,18 @@ import (
 )
 
 type rulesData struct {
-	Query  string
-	Groups []uiRuleGroup
+	Query, State, Health, Error string
+	Groups                      []uiRuleGroup
 	// Counts of alerting rules by state, and rules by health.
 	Firing, Pending, Inactive, Unhealthy, Rules int
 }
 
 type uiRuleGroup struct {
 	evaluator.GroupStatus
-	Health string
-	Rules  []uiRule
-	Open   bool
+	Health          string
+	Rules           []uiRule
+	Open            bool
+	firing, pending bool
 }
 
 type uiRule struct {
@@ -41,30 +44,53 @@ type uiRuleAlert struct {
 
 // rules serves the rule groups with their rules' state, health, alerts
 // and recent evaluations; ?q= keeps the rules whose name, group or file
-// contains it.
+// contains it, ?state= (firing, pending, inactive) and ?health= (ok, err,
+// unknown: not evaluated) those in that state and health. Unhealthy groups
+// come first, then those firing, then pending, else in file order.
 func (u *ui) rules(w http.ResponseWriter, r *http.Request) {
-	d := &rulesData{Query: strings.TrimSpace(r.URL.Query().Get("q"))}
+	params := r.URL.Query()
+	d := &rulesData{Query: strings.TrimSpace(params.Get("q")), State: params.Get("state"), Health: params.Get("health")}
+	status := http.StatusOK
+	switch d.State {
+	case "", "firing", "pending", "inactive":
+	default:
+		d.Error, status, d.State = fmt.Sprintf("invalid state %q: want firing, pending or inactive", d.State), http.StatusBadRequest, ""
+	}
+	switch d.Health {
+	case "", string(evaluator.HealthOK), string(evaluator.HealthErr), string(evaluator.HealthUnknown):
+	default:
+		d.Error, status, d.Health = fmt.Sprintf("invalid health %q: want ok, err or unknown", d.Health), http.StatusBadRequest, ""
+	}
 	q := strings.ToLower(d.Query)
 	var groups []evaluator.GroupStatus
 	if u.h.opts.Rules != nil {
 		groups = u.h.opts.Rules.Groups()
 	}
 	for _, g := range groups {
-		ug := uiRuleGroup{GroupStatus: g, Health: string(evaluator.HealthOK)}
+		ug := uiRuleGroup{GroupStatus: g}
 		groupMatch := q == "" || strings.Contains(strings.ToLower(g.Name), q) || strings.Contains(strings.ToLower(g.File), q)
+		var ok, unknown int
 		for _, rs := range g.Rules {
 			if !groupMatch && !strings.Contains(strings.ToLower(rs.Name), q) {
 				continue
 			}
+			state := ""
+			if rs.Alerting {
+				state = stateName(rs.State)
+			}
+			if d.State != "" && state != d.State || d.Health != "" && string(rs.Health) != d.Health {
+				continue
+			}
 			ug.Rules = append(ug.Rules, ruleItem(rs))
 			d.Rules++
-			switch {
-			case !rs.Alerting:
-			case rs.State == evaluator.StateFiring:
+			switch state {
+			case "firing":
 				d.Firing++
-			case rs.State == evaluator.StatePending:
+				ug.firing = true
+			case "pending":
 				d.Pending++
-			default:
+				ug.pending = true
+			case "inactive":
 				d.Inactive++
 			}
 			switch rs.Health {
@@ -72,19 +98,39 @@ func (u *ui) rules(w http.ResponseWriter, r *http.Request) {
 				d.Unhealthy++
 				ug.Health = string(evaluator.HealthErr)
 			case evaluator.HealthUnknown:
-				if ug.Health == string(evaluator.HealthOK) && g.LastEvaluation.IsZero() {
-					ug.Health = string(evaluator.HealthUnknown)
-				}
+				unknown++
+			default:
+				ok++
 			}
+		}
+		switch {
+		case ug.Health != "":
+		case ok == 0 && unknown > 0:
+			// Not one rule evaluated: not "ok".
+			ug.Health = string(evaluator.HealthUnknown)
+		default:
+			ug.Health = string(evaluator.HealthOK)
 		}
 		if len(ug.Rules) > 0 {
 			d.Groups = append(d.Groups, ug)
 		}
 	}
-	for i := range d.Groups {
-		d.Groups[i].Open = len(d.Groups) <= 20 || d.Groups[i].Health == string(evaluator.HealthErr)
+	rank := func(g *uiRuleGroup) int {
+		switch {
+		case g.Health == string(evaluator.HealthErr):
+			return 0
+		case g.firing:
+			return 1
+		case g.pending:
+			return 2
+		}
+		return 3
 	}
-	u.render(w, r, http.StatusOK, "rules", pageData{Title: "Rules", Nav: "rules", Data: d})
+	sort.SliceStable(d.Groups, func(i, j int) bool { return rank(&d.Groups[i]) < rank(&d.Groups[j]) })
+	for i := range d.Groups {
+		d.Groups[i].Open = len(d.Groups) <= 20 || rank(&d.Groups[i]) < 2
+	}
+	u.render(w, r, status, "rules", pageData{Title: "Rules", Nav: "rules", Data: d})
 }
 
 func ruleItem(rs evaluator.RuleStatus) uiRule {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,10 +14,12 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql"
 	"github.com/stretchr/testify/require"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/dispatch"
+	"github.com/alerter/alerter/evaluator"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -184,9 +187,38 @@ func TestUIPages(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.Header.Get("Content-Type"), "text/css")
 
-	resp, body = post(t, e.base+"/status/receivers/team/test", nil, nil)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, _ = post(t, e.base+"/status/receivers/team/test", nil, nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "post/redirect/get")
+	_, body = get(t, e.base+resp.Header.Get("Location"))
 	require.Contains(t, body, "Test notification to <strong>team</strong>: sent")
+}
+
+// A receiver test answers with a redirect, so that reloading the result
+// sends nothing again; a receiver without integrations is "not sent",
+// saying why.
+func TestUIReceiverTestPRG(t *testing.T) {
+	var calls atomic.Int64
+	e := newUIEnv(t, Options{TestReceiver: func(_ context.Context, name string) ([]ReceiverTestResult, error) {
+		calls.Add(1)
+		if name == "blackhole" {
+			return nil, nil
+		}
+		return []ReceiverTestResult{{Integration: "webhook/0", Success: true}}, nil
+	}})
+	resp, _ := post(t, e.base+"/status/receivers/team/test", nil, nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	loc := resp.Header.Get("Location")
+	for range 3 {
+		_, body := get(t, e.base+loc)
+		require.Contains(t, body, "Test notification to <strong>team</strong>: sent")
+	}
+	require.Equal(t, int64(1), calls.Load(), "reloading the result sends nothing")
+	resp, _ = post(t, e.base+"/status/receivers/blackhole/test", nil, nil)
+	_, body := get(t, e.base+resp.Header.Get("Location"))
+	require.Contains(t, body, "Test notification to <strong>blackhole</strong>: not sent: the receiver has no integrations")
+	require.Contains(t, body, `class="error" role="status"`)
+	_, body = get(t, e.base+"/status?test=0123")
+	require.Contains(t, body, "no longer kept")
 }
 
 func TestUIEscapesUserStrings(t *testing.T) {
@@ -551,5 +583,82 @@ func TestUINotificationsFolded(t *testing.T) {
 	require.Equal(t, 1, strings.Count(body, `<td data-label="Outcome">`))
 	require.Contains(t, body, "alertname=&#34;Cpu&#34;")
 	code, _ := get(t, srv.URL+"/notifications?outcome=maybe")
+	require.Equal(t, http.StatusBadRequest, code)
+}
+
+// pingQuerier answers the status page's ping with err.
+type pingQuerier struct{ err error }
+
+func (q pingQuerier) Query(context.Context, string, time.Time) (promql.Vector, error) {
+	return promql.Vector{}, q.err
+}
+
+// listedRules adds datasources to a fixed rule source.
+type listedRules struct {
+	fakeRules
+	ds map[string]evaluator.Datasource
+}
+
+func (l listedRules) Datasources() map[string]evaluator.Datasource { return l.ds }
+
+// A datasource's health is its answer to a ping: one rule's bad query
+// does not make a healthy datasource ERR, and a datasource that does not
+// answer is ERR even before any rule failed.
+func TestUIDatasourceHealthFromPing(t *testing.T) {
+	rules := listedRules{
+		fakeRules: fakeRules{{Name: "g", Datasource: "prom", Rules: []evaluator.RuleStatus{
+			{Name: "Bad", Health: evaluator.HealthErr, LastError: "bad_data: parse error", Last: evaluator.Evaluation{Time: ts, Err: "bad_data: parse error"},
+				History: []evaluator.Evaluation{{Time: ts, Err: "bad_data: parse error"}}},
+			{Name: "Good", Health: evaluator.HealthOK, History: []evaluator.Evaluation{{Time: ts.Add(-time.Minute)}}},
+		}}},
+		ds: map[string]evaluator.Datasource{
+			"prom": {Name: "prom", Querier: pingQuerier{}},
+			"down": {Name: "down", Querier: pingQuerier{err: errors.New("dial tcp 127.0.0.1:1: connection refused")}},
+		},
+	}
+	srv := newTestServer(t, Options{Rules: rules})
+	_, body := get(t, srv.URL+"/status")
+	rows := strings.Split(body, "<tr>")
+	var prom, down string
+	for _, r := range rows {
+		switch {
+		case strings.Contains(r, "<strong>prom</strong>"):
+			prom = r
+		case strings.Contains(r, "<strong>down</strong>"):
+			down = r
+		}
+	}
+	require.Contains(t, prom, `<span class="badge ok">ok</span>`)
+	require.Contains(t, prom, "answered in")
+	require.Contains(t, prom, "1 failing</a>; latest, Bad: bad_data: parse error")
+	require.Contains(t, down, `<span class="badge err">err</span>`)
+	require.Contains(t, down, "ping failed: dial tcp 127.0.0.1:1: connection refused")
+}
+
+// The rules page filters by state and health; a failing group comes
+// first; a group none of whose rules was evaluated is "unknown", not ok.
+func TestUIRulesFilters(t *testing.T) {
+	gs := groups()
+	gs = append(gs, evaluator.GroupStatus{Key: "t.yml;db", File: "t.yml", Name: "db", LastEvaluation: ts,
+		Rules: []evaluator.RuleStatus{{Name: "DBDown", Alerting: true, Query: "up == 0", Health: evaluator.HealthErr, LastError: "bad_data"}}})
+	srv := newTestServer(t, Options{Rules: gs})
+	_, body := get(t, srv.URL+"/rules")
+	db, web, nightly := strings.Index(body, "<strong>db</strong>"), strings.Index(body, "<strong>web</strong>"), strings.Index(body, "<strong>nightly</strong>")
+	require.True(t, db >= 0 && db < web && web < nightly, "failing, then firing, then the rest")
+	nightlyGroup := body[nightly:]
+	require.Contains(t, nightlyGroup[:400], `<span class="badge unknown">unknown</span>`, "never evaluated is not ok")
+
+	_, body = get(t, srv.URL+"/rules?state=firing")
+	require.Contains(t, body, "HighErrors")
+	require.NotContains(t, body, "DBDown")
+	require.NotContains(t, body, "job:errors:rate", "recording rules have no state")
+	_, body = get(t, srv.URL+"/rules?health=err")
+	require.Contains(t, body, "DBDown")
+	require.NotContains(t, body, "HighErrors")
+	_, body = get(t, srv.URL+"/rules?health=unknown")
+	require.Contains(t, body, "Never")
+	require.Contains(t, body, "job:errors:rate")
+	require.NotContains(t, body, "DBDown")
+	code, _ := get(t, srv.URL+"/rules?state=bogus")
 	require.Equal(t, http.StatusBadRequest, code)
 }

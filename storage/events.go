@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -316,7 +317,25 @@ func (e *Events) Timeline(ctx context.Context, q TimelineQuery) (out []AlertTime
 			alerts = append(alerts, found{fp, set, seen})
 		}
 	} else {
-		rows, err := e.db.read.QueryContext(ctx, e.db.q(`SELECT fingerprint, labels, seen_at FROM alert_event_labels WHERE seen_at >= ?`), q.Since.UnixNano())
+		// Equality matchers narrow the scan in the database: the JSON of
+		// a label set holds "name":"value" (a superset; Go decides).
+		query, args := `SELECT fingerprint, labels, seen_at FROM alert_event_labels WHERE seen_at >= ?`, []any{q.Since.UnixNano()}
+		contains := "instr(labels, ?) > 0"
+		if e.db.postgres {
+			contains = "strpos(labels, ?) > 0"
+		}
+		for _, m := range q.Matchers {
+			if m.Type != labels.MatchEqual || m.Value == "" {
+				continue
+			}
+			pair, err := json.Marshal(map[string]string{m.Name: m.Value})
+			if err != nil {
+				return nil, false, err
+			}
+			query += " AND " + contains
+			args = append(args, strings.TrimSuffix(strings.TrimPrefix(string(pair), "{"), "}"))
+		}
+		rows, err := e.db.read.QueryContext(ctx, e.db.q(query), args...)
 		if err != nil {
 			return nil, false, fmt.Errorf("read alert events: %w", err)
 		}

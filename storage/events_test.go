@@ -89,11 +89,20 @@ func TestEventsTimeline(t *testing.T) {
 		require.Len(t, tls, 1)
 		require.Equal(t, b, tls[0].Labels)
 
+		// A value JSON escapes is found all the same.
+		odd := model.LabelSet{"alertname": "Odd", "path": `C:\a<b> "q" & ☃`}
+		e.RecordEvents(ctx, []dispatch.Event{eventOf(odd, 1, dispatch.EventFiring, "", nil)})
+		require.NoError(t, e.Flush(ctx))
+		tls, _, err = e.Timeline(ctx, TimelineQuery{Matchers: eq("path", `C:\a<b> "q" & ☃`)})
+		require.NoError(t, err)
+		require.Len(t, tls, 1)
+		require.Equal(t, odd, tls[0].Labels)
+
 		// Retention: events before the cut go; so do alerts with none left.
 		e.retention = time.Hour
 		n, err := e.deleteExpired(ctx, historyT0.Add(125*time.Minute))
 		require.NoError(t, err)
-		require.Equal(t, int64(4), n)
+		require.Equal(t, int64(5), n)
 		tls, _, err = e.Timeline(ctx, TimelineQuery{Matchers: eq("alertname", "Disk")})
 		require.NoError(t, err)
 		require.Len(t, tls, 1, "b's only event was before the cut")

@@ -88,11 +88,19 @@ groups:
 	require.Equal(t, a.url+"/rules?q=FromLocal", got["FromLocal"])
 	require.Equal(t, a.url+"/rules?q=FromTemplate", got["FromTemplate"])
 
+	// Each alert's page (linked from its line on the alerts page) links
+	// its source.
 	_, page, err := testutil.Get(a.url + "/")
 	require.NoError(t, err)
 	hrefs := map[string]bool{}
-	for _, m := range regexp.MustCompile(`href="([^"]*)"`).FindAllStringSubmatch(string(page), -1) {
-		hrefs[html.UnescapeString(m[1])] = true
+	alertPages := regexp.MustCompile(`<a class="alertname" href="([^"]*)"`).FindAllStringSubmatch(string(page), -1)
+	require.Len(t, alertPages, 3)
+	for _, p := range alertPages {
+		_, body, err := testutil.Get(a.url + html.UnescapeString(p[1]))
+		require.NoError(t, err)
+		for _, m := range regexp.MustCompile(`href="([^"]*)"`).FindAllStringSubmatch(string(body), -1) {
+			hrefs[html.UnescapeString(m[1])] = true
+		}
 	}
 	for name, link := range got {
 		code, body, err := testutil.Get(link)
@@ -101,6 +109,6 @@ groups:
 		if strings.HasPrefix(link, a.url) {
 			require.Contains(t, string(body), name, "the rules page shows the rule")
 		}
-		require.True(t, hrefs[link], "the alerts page links %s to %s", name, link)
+		require.True(t, hrefs[link], "the alert's page links %s to %s", name, link)
 	}
 }

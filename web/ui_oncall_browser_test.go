@@ -136,6 +136,16 @@ func TestBrowserOnCall(t *testing.T) {
 	require.Equal(t, "2", b.eval(`String(`+count+`)`))
 	require.NotContains(t, b.text("#live"), "DiskFull")
 
+	// The filter completes label names, then values.
+	b.open("/", "#filter")
+	b.do(chromedp.SendKeys(chromedp.CSS("#filter"), "tea"))
+	b.waitJS(`Array.from(document.querySelectorAll("#filter-completions option")).some(o => o.value === "{team=")`, 10*time.Second, "label names complete")
+	b.eval(`(function(){var f=document.getElementById("filter"); f.value='{team="w'; f.dispatchEvent(new Event("input")); return "";})()`)
+	b.waitJS(`Array.from(document.querySelectorAll("#filter-completions option")).map(o => o.value).join(" ") === '{team="web"}'`, 10*time.Second, "label values complete")
+	// Close the suggestions: a native popup left open stalls headless
+	// Chromium's screenshots.
+	b.eval(`document.getElementById("filter-completions").textContent = ""; document.activeElement.blur(); ""`)
+
 	// Group by two labels.
 	b.open("/", "#group_by")
 	b.do(chromedp.SendKeys(chromedp.CSS("#group_by"), "team,severity"), chromedp.Submit(chromedp.CSS("#group_by")),

@@ -208,7 +208,7 @@ func (d *Dispatcher) ingest(alerts []*Alert) {
 			if made1 {
 				made = append(made, ng)
 			}
-			if added != nil && d.events != nil {
+			if added != nil && d.events != nil && d.log.prefers(added.key) {
 				routed = append(routed, Event{
 					At: now, Fingerprint: a.fp, Labels: a.Labels, Kind: EventRouted,
 					GroupKey: added.key, Receiver: r.Opts.Receiver, Quiet: r.Opts.RepeatInterval,

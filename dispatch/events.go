@@ -88,8 +88,13 @@ type events struct {
 	out   []Event
 }
 
-func (d *Dispatcher) newEvents(ag *aggrGroup, now time.Time) *events {
-	if d.events == nil {
+// newEvents returns nil, recording nothing, without a recorder, and for
+// what every replica sharing a database decides alike (preferredOnly)
+// unless this one is the group's preferred sender: the timeline gets one
+// "silenced", not one per replica. What a replica did itself (a send) is
+// recorded by that replica.
+func (d *Dispatcher) newEvents(ag *aggrGroup, now time.Time, preferredOnly bool) *events {
+	if d.events == nil || preferredOnly && !d.log.prefers(ag.key) {
 		return nil
 	}
 	return &events{d: d, ag: ag, now: now, quiet: ag.route.Opts.RepeatInterval}
@@ -125,7 +130,7 @@ func (es *events) record(ctx context.Context) {
 // deduplicated records that a flush sent the integration nothing: every
 // alert kept was notified already (prev says when).
 func (d *Dispatcher) deduplicated(ctx context.Context, ag *aggrGroup, in Integration, fs *flushSet, prev *LogEntry) {
-	ev := d.newEvents(ag, fs.now)
+	ev := d.newEvents(ag, fs.now, true)
 	if ev == nil {
 		return
 	}
@@ -147,7 +152,7 @@ func (d *Dispatcher) deduplicated(ctx context.Context, ag *aggrGroup, in Integra
 // carried. A delivery cut short by a reload or shutdown is not recorded:
 // the next dispatcher sends it.
 func (d *Dispatcher) delivered(ctx context.Context, ag *aggrGroup, in Integration, b *Batch, attempts int, err error) {
-	ev := d.newEvents(ag, b.Now)
+	ev := d.newEvents(ag, b.Now, false)
 	if ev == nil || (err != nil && d.ctx.Err() != nil) {
 		return
 	}

@@ -111,3 +111,28 @@ func TestDispatcherEvents(t *testing.T) {
 		require.Equal(t, []string{"deduplicated", "inhibited", "muted", "routed", "sent", "silenced"}, got)
 	})
 }
+
+// Replicas sharing a database record one timeline: what all of them
+// decide alike (routed, deduplicated, silenced...) only the group's
+// preferred sender records; a send, the replica that sent.
+func TestReplicasRecordEventsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cl := newCluster(t, replicaRoute(5*time.Second), func(r string) bool { return r == "a" }, "a", "b")
+		logs := []*eventLog{{}, {}}
+		for i, e := range cl.envs {
+			e.store.SetDispatcher(nil).Stop()
+			e.opts.Events = logs[i]
+			e.disp = e.newDispatcher()
+			e.store.SetDispatcher(e.disp)
+		}
+		start := time.Now()
+		for _, e := range cl.envs {
+			e.put(firing(start, "alertname", "A"))
+		}
+		advance(12 * time.Second)
+		got := logs[0].of("A")
+		require.GreaterOrEqual(t, len(got), 3)
+		require.Equal(t, []string{"routed r", "sent r webhook/0 firing", "deduplicated r webhook/0 firing"}, got[:3])
+		require.Empty(t, logs[1].of("A"), "the backup records nothing it did not do")
+	})
+}

@@ -17,7 +17,7 @@ import (
 // nothing to do), which lets the group drop the resolved alerts.
 func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert, now time.Time) bool {
 	r := ag.route
-	ev := d.newEvents(ag, now)
+	ev := d.newEvents(ag, now, true)
 	defer ev.record(ctx)
 	if names, ok := d.timeMuted(r, now); ok {
 		for _, a := range alerts {

@@ -45,6 +45,9 @@ type aggrGroup struct {
 	// been owed in this replica's view while another replica is the
 	// group's preferred sender (see NotificationLog.prefers).
 	owed map[string]time.Time
+	// quiet holds the last event recorded per alert and integration (see
+	// events.add); an alert's marks go with the alert.
+	quiet map[model.Fingerprint]map[string]quietMark
 }
 
 // newAggrGroup returns a group; start arms its timer.
@@ -69,19 +72,19 @@ func (ag *aggrGroup) start(wait time.Duration) { ag.timer.Reset(wait) }
 
 // insert adds or replaces an alert, unless it is new and the group holds
 // max alerts already (0: no limit); it reports whether the alert is in the
-// group, and whether it was not before (added). The caller holds the
-// dispatcher's lock for reading, so the group cannot be removed meanwhile.
-func (ag *aggrGroup) insert(a *Alert, max int) (in, added bool) {
+// group. The caller holds the dispatcher's lock for reading, so the group
+// cannot be removed meanwhile.
+func (ag *aggrGroup) insert(a *Alert, max int) bool {
 	ag.mu.Lock()
 	defer ag.mu.Unlock()
 	old, ok := ag.alerts[a.fp]
 	switch {
 	case !ok && max > 0 && len(ag.alerts) >= max:
-		return false, false
+		return false
 	case !ok || !old.UpdatedAt.After(a.UpdatedAt):
 		ag.alerts[a.fp] = a
 	}
-	return true, !ok
+	return true
 }
 
 // snapshot returns the group's alerts sorted by labels, as Alertmanager
@@ -175,6 +178,7 @@ func (ag *aggrGroup) flush(ctx context.Context, d *Dispatcher) {
 	for _, a := range alerts {
 		if a.ResolvedAt(now) && ag.alerts[a.fp] == a && now.Sub(a.EndsAt) >= settle {
 			delete(ag.alerts, a.fp)
+			delete(ag.quiet, a.fp)
 		}
 	}
 	ag.mu.Unlock()

@@ -23,8 +23,8 @@ type Options struct {
 	TimeIntervals *timeinterval.Intervener
 	Log           *NotificationLog
 	History       History // nil: attempts are not recorded
-	// Events, if set, records what happened to each alert: where it was
-	// routed, and each flush's outcome for it (see Event).
+	// Events, if set, records what happened to each alert: each flush's
+	// outcome for it, with its receiver and group (see Event).
 	Events  EventRecorder
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -198,26 +198,13 @@ func (d *Dispatcher) ingest(alerts []*Alert) {
 	// started long ago, as after a restart or reload) must not flush
 	// before the batch's other alerts of the group are in it, or it
 	// notifies "all resolved" for a group that has firing alerts.
-	var (
-		made   []newGroup
-		routed []Event
-	)
+	var made []newGroup
 	for _, a := range alerts {
 		for _, r := range d.route.Match(a.Labels) {
-			ng, made1, added := d.insert(r, a, now)
-			if made1 {
+			if ng, ok := d.insert(r, a, now); ok {
 				made = append(made, ng)
 			}
-			if added != nil && d.events != nil && d.log.prefers(added.key) {
-				routed = append(routed, Event{
-					At: now, Fingerprint: a.fp, Labels: a.Labels, Kind: EventRouted,
-					GroupKey: added.key, Receiver: r.Opts.Receiver, Quiet: r.Opts.RepeatInterval,
-				})
-			}
 		}
-	}
-	if len(routed) > 0 {
-		d.events.RecordEvents(d.ctx, routed)
 	}
 	for _, ng := range made {
 		ng.ag.start(ng.wait)
@@ -235,38 +222,30 @@ type newGroup struct {
 }
 
 // insert puts a into its group of route r, and returns the group if it
-// made it (made: the caller starts its timer), and the group if a was not
-// in it before (added).
-func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (ng newGroup, made bool, added *aggrGroup) {
+// made it: the caller starts its timer.
+func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (newGroup, bool) {
 	labels := r.GroupLabels(a.Labels)
 	id := groupID{route: r, fp: labels.Fingerprint()}
-	into := func(ag *aggrGroup) *aggrGroup {
-		in, isNew := ag.insert(a, d.maxPerGroup)
-		d.inserted(in, NotGroupedPerGroupLimit, d.maxPerGroup)
-		if isNew {
-			return ag
-		}
-		return nil
-	}
 	d.mu.RLock()
 	if ag := d.groups[id]; ag != nil {
-		added = into(ag)
+		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
 		d.mu.RUnlock()
-		return newGroup{}, false, added
+		return newGroup{}, false
 	}
 	d.mu.RUnlock()
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ag := d.groups[id]; ag != nil {
-		return newGroup{}, false, into(ag)
+		d.inserted(ag.insert(a, d.maxPerGroup), NotGroupedPerGroupLimit, d.maxPerGroup)
+		return newGroup{}, false
 	}
 	if d.ctx.Err() != nil {
-		return newGroup{}, false, nil // stopped: a newer dispatcher has the alert
+		return newGroup{}, false // stopped: a newer dispatcher has the alert
 	}
 	if d.maxGroups > 0 && len(d.groups) >= d.maxGroups {
 		d.inserted(false, NotGroupedGroupsLimit, d.maxGroups)
-		return newGroup{}, false, nil
+		return newGroup{}, false
 	}
 	ag := newAggrGroup(d, id, labels)
 	d.groups[id] = ag
@@ -276,7 +255,7 @@ func (d *Dispatcher) insert(r *Route, a *Alert, now time.Time) (ng newGroup, mad
 		wait = 0 // the alert started long ago: flush at once
 	}
 	wait = max(wait, d.holdUntil.Sub(now))
-	return newGroup{ag, wait}, true, ag
+	return newGroup{ag, wait}, true
 }
 
 // inserted counts an alert that a limit kept out of its group, and logs the

@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	"hash/fnv"
+	"io"
 	"strconv"
 	"time"
 
@@ -16,7 +18,9 @@ const (
 	EventFiring   = "firing"   // the alert fires
 	EventInactive = "inactive" // the rule no longer returns it: resolved (or a pending alert that never fired)
 
-	EventRouted       = "routed"       // the routing tree put the alert into a group of a receiver
+	// EventRouted is not recorded: a timeline shows it before the first
+	// event of each group the alert is in (the routing tree put it there).
+	EventRouted       = "routed"
 	EventSent         = "sent"         // a notification carrying the alert was delivered
 	EventFailed       = "failed"       // a notification carrying it failed for good (Error; retries folded into Attempts)
 	EventDeduplicated = "deduplicated" // a flush sent nothing: the receiver had been told already
@@ -60,9 +64,15 @@ type Event struct {
 }
 
 // Signature is what makes two events of an alert, receiver and
-// integration the same for Quiet.
+// integration the same for Quiet. A deduplicated flush is the same as the
+// notification it deduplicated: "told already" right after "sent" says
+// nothing new.
 func (e *Event) Signature() string {
-	s := e.Kind + "\x00" + e.GroupKey + "\x00" + e.Status + "\x00" + e.Inhibitor + "\x00" + e.Reason
+	kind := e.Kind
+	if kind == EventDeduplicated {
+		kind = EventSent
+	}
+	s := kind + "\x00" + e.GroupKey + "\x00" + e.Status + "\x00" + e.Inhibitor + "\x00" + e.Reason
 	for _, id := range e.Silences {
 		s += "\x00" + id
 	}
@@ -100,20 +110,25 @@ func (d *Dispatcher) newEvents(ag *aggrGroup, now time.Time, preferredOnly bool)
 	return &events{d: d, ag: ag, now: now, quiet: ag.route.Opts.RepeatInterval}
 }
 
-// add appends one event of a; fill sets its kind's fields.
-func (es *events) add(a *Alert, kind string, in *Integration, fill func(*Event)) {
+// add appends e, an event of a (and of integration in, if not nil), unless
+// it repeats the last one the group recorded for the alert and
+// integration less than its quiet time ago: most flushes of a silenced
+// or already notified alert cost a map lookup, not an event. A recorder
+// applies Quiet again (across reloads, which start new groups).
+func (es *events) add(a *Alert, e Event, in *Integration) {
 	if es == nil {
 		return
 	}
-	e := Event{
-		At: es.now, Fingerprint: a.fp, Labels: a.Labels, Kind: kind,
-		GroupKey: es.ag.key, Receiver: es.ag.route.Opts.Receiver, Quiet: es.quiet,
+	e.At, e.Fingerprint, e.Labels = es.now, a.fp, a.Labels
+	e.GroupKey, e.Receiver = es.ag.key, es.ag.route.Opts.Receiver
+	if e.Kind != EventSent {
+		e.Quiet = es.quiet
 	}
 	if in != nil {
 		e.Integration = in.Kind + "/" + strconv.Itoa(in.Index)
 	}
-	if fill != nil {
-		fill(&e)
+	if !es.ag.loud(a.fp, e.Integration, e.sigHash(), es.now, e.Quiet) {
+		return
 	}
 	es.out = append(es.out, e)
 }
@@ -127,6 +142,64 @@ func (es *events) record(ctx context.Context) {
 	es.out = nil
 }
 
+// quietMark is the last event a group recorded for an alert and
+// integration: its signature's hash, and when.
+type quietMark struct {
+	sig uint64
+	at  time.Time
+}
+
+// loud reports whether an event with signature sig, of the alert fp and
+// integration where, is worth recording at now (not the same as the last
+// one, less than quiet ago), and marks it as the last one if so. An event
+// of the whole receiver (where "": muted, silenced, inhibited) and one of
+// an integration end each other's runs: after a silence, "told already"
+// is news again.
+func (ag *aggrGroup) loud(fp model.Fingerprint, where string, sig uint64, now time.Time, quiet time.Duration) bool {
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	marks := ag.quiet[fp]
+	if m, ok := marks[where]; ok && quiet > 0 && m.sig == sig && now.Sub(m.at) < quiet {
+		return false
+	}
+	if marks == nil {
+		if ag.quiet == nil {
+			ag.quiet = map[model.Fingerprint]map[string]quietMark{}
+		}
+		marks = map[string]quietMark{}
+		ag.quiet[fp] = marks
+	}
+	for w := range marks {
+		if (w == "") != (where == "") {
+			delete(marks, w)
+		}
+	}
+	marks[where] = quietMark{sig: sig, at: now}
+	return true
+}
+
+// sigHash hashes Signature without building it.
+func (e *Event) sigHash() uint64 {
+	h := fnv.New64a()
+	kind := e.Kind
+	if kind == EventDeduplicated {
+		kind = EventSent
+	}
+	for _, s := range [...]string{kind, e.GroupKey, e.Status, e.Inhibitor, e.Reason} {
+		_, _ = io.WriteString(h, s)
+		_, _ = h.Write([]byte{0})
+	}
+	for _, s := range e.Silences {
+		_, _ = io.WriteString(h, s)
+		_, _ = h.Write([]byte{0})
+	}
+	for _, s := range e.Intervals {
+		_, _ = io.WriteString(h, s)
+		_, _ = h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
 // deduplicated records that a flush sent the integration nothing: every
 // alert kept was notified already (prev says when).
 func (d *Dispatcher) deduplicated(ctx context.Context, ag *aggrGroup, in Integration, fs *flushSet, prev *LogEntry) {
@@ -134,16 +207,15 @@ func (d *Dispatcher) deduplicated(ctx context.Context, ag *aggrGroup, in Integra
 	if ev == nil {
 		return
 	}
+	var sentAt time.Time
+	if prev != nil {
+		sentAt = prev.SentAt
+	}
 	for _, a := range fs.alerts {
 		if a.ResolvedAt(fs.now) && !in.SendResolved {
 			continue
 		}
-		ev.add(a, EventDeduplicated, &in, func(e *Event) {
-			e.Status = statusAt(a, fs.now)
-			if prev != nil {
-				e.SentAt = prev.SentAt
-			}
-		})
+		ev.add(a, Event{Kind: EventDeduplicated, Status: statusAt(a, fs.now), SentAt: sentAt}, &in)
 	}
 	ev.record(ctx)
 }
@@ -156,19 +228,13 @@ func (d *Dispatcher) delivered(ctx context.Context, ag *aggrGroup, in Integratio
 	if ev == nil || (err != nil && d.ctx.Err() != nil) {
 		return
 	}
-	kind := EventSent
+	e := Event{Kind: EventSent, Attempts: attempts}
 	if err != nil {
-		kind = EventFailed
+		e.Kind, e.Error, e.Reason = EventFailed, err.Error(), FailureReason(err)
 	}
 	for _, a := range b.Alerts {
-		ev.add(a, kind, &in, func(e *Event) {
-			e.Status, e.Attempts = statusAt(a, b.Now), attempts
-			if err != nil {
-				e.Error, e.Reason = err.Error(), FailureReason(err)
-			} else {
-				e.Quiet = 0 // every notification counts
-			}
-		})
+		e.Status = statusAt(a, b.Now)
+		ev.add(a, e, &in)
 	}
 	ev.record(ctx)
 }

@@ -21,7 +21,7 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 	defer ev.record(ctx)
 	if names, ok := d.timeMuted(r, now); ok {
 		for _, a := range alerts {
-			ev.add(a, EventMuted, nil, func(e *Event) { e.Intervals = names })
+			ev.add(a, Event{Kind: EventMuted, Intervals: names}, nil)
 		}
 		d.muted(ag, alerts, now, "time interval")
 		return true
@@ -33,13 +33,13 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 	for _, a := range alerts {
 		if src, ok := d.inhibitor.Inhibited(a.Labels, now); ok {
 			inhibited++
-			ev.add(a, EventInhibited, nil, func(e *Event) { e.Inhibitor = src.String() })
+			ev.add(a, Event{Kind: EventInhibited, Inhibitor: src.String()}, nil)
 			continue
 		}
 		if d.silencer != nil {
 			if ids := d.silencer.Mutes(a.Labels); len(ids) > 0 {
 				silenced++
-				ev.add(a, EventSilenced, nil, func(e *Event) { e.Silences = ids })
+				ev.add(a, Event{Kind: EventSilenced, Silences: ids}, nil)
 				continue
 			}
 		}

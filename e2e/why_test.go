@@ -86,11 +86,36 @@ func TestWhyWasINotPaged(t *testing.T) {
 		{"labels":{"alertname":"Why","case":"failing"}}]`)
 	require.Equal(t, http.StatusOK, code, body)
 
+	// The dedup case: notified, then silenced, then the silence ends
+	// within repeat_interval: not paged again, because told already.
+	waitWhy := func(c, want string) {
+		t.Helper()
+		testutil.Eventually(t, 60*time.Second, 250*time.Millisecond, func() bool {
+			out, _ := why(t, a, "alertname=Why", "case="+c)
+			return strings.Contains(out, want)
+		}, "alerter why for case %s never said %q", c, want)
+	}
+	waitWhy("dedup", "notified ok (webhook/0) as firing")
+	code, body = postJSON(t, a.url+"/api/v2/silences", `{"matchers":[{"name":"case","value":"dedup","isRegex":false}],
+		"startsAt":"2020-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"bob","comment":"quiet a moment"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	var dedupSil struct {
+		ID string `json:"silenceID"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &dedupSil))
+	waitWhy("dedup", "silenced by silence "+dedupSil.ID+" by bob")
+	req, err := http.NewRequest(http.MethodDelete, a.url+"/api/v2/silence/"+dedupSil.ID, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
 	// Each case's answer, once the flushes have happened.
 	cases := map[string][]string{
 		"silenced":  {"silenced", "not sent to ok: silenced by silence " + sil.ID + " by alice (\"db maintenance\"", "routed to receiver ok"},
 		"inhibited": {"inhibited", `not sent to ok: inhibited by alert {alertname="Outage"}`},
-		"dedup":     {"sent", "notified ok (webhook/0) as firing", "deduplicated", "not sent to ok (webhook/0): already notified at"},
+		"dedup":     {"notified ok (webhook/0) as firing", "silenced by silence", "deduplicated", "not sent to ok (webhook/0): already notified at"},
 		"failing":   {"failed", "notifying broken (webhook/0) failed after", "status code 502", "upstream on fire"},
 	}
 	for c, want := range cases {
@@ -124,7 +149,7 @@ func TestWhyWasINotPaged(t *testing.T) {
 	require.True(t, pending >= 0 && pending < firing && firing < sent, "pending, firing, then sent, in order:\n%s", out)
 
 	// JSON for scripts; an alert nobody saw is exit 1 with a clear word.
-	out, err := why(t, a, "--output=json", "alertname=Why", "case=failing")
+	out, err = why(t, a, "--output=json", "alertname=Why", "case=failing")
 	require.NoError(t, err, out)
 	var data struct {
 		Alerts []struct {

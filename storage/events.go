@@ -24,8 +24,11 @@ const (
 	// DefaultEventQueue is how many events may wait for the writer before
 	// RecordEvents drops them.
 	DefaultEventQueue = 50000
-	// eventBatch is the most events written in one transaction.
-	eventBatch = 2000
+	// eventBatch is the most events written in one transaction, and
+	// eventLinger how long the writer gathers events before it writes
+	// (unless a batch is there): a timeline lags by about that much.
+	eventBatch  = 2000
+	eventLinger = time.Second
 	// eventsLastMax bounds the alerts whose last events RecordEvents
 	// remembers (for dispatch.Event.Quiet); past it, it forgets them all.
 	eventsLastMax = 200000
@@ -68,7 +71,17 @@ type Events struct {
 	// last holds, by alert, and receiver and integration, the signature
 	// and time of the last event kept.
 	last map[model.Fingerprint]map[string]lastEvent
+	// labelsAt holds when each alert's labels row was last written, so
+	// that it is written (its seen_at moved) at most once per
+	// labelsRefresh; only the writer uses it.
+	labelsAt      map[model.Fingerprint]time.Time
+	labelsRefresh time.Duration
 }
+
+// labelsRefresh is how often, at most, an alert's labels row has its
+// seen_at moved (a quarter of the retention if that is shorter): the row
+// may go that long before the alert's last event does.
+const labelsRefresh = time.Hour
 
 type lastEvent struct {
 	sig string
@@ -96,9 +109,11 @@ func NewEvents(db *DB, opts EventsOptions) *Events {
 			Name: "alerter_alert_events_dropped_total",
 			Help: "Alert events (the alerts' timelines) not recorded, by reason: queue_full (the writer fell behind) or write_error.",
 		}, []string{"reason"}),
-		last: map[model.Fingerprint]map[string]lastEvent{},
+		last:     map[model.Fingerprint]map[string]lastEvent{},
+		labelsAt: map[model.Fingerprint]time.Time{}, labelsRefresh: min(labelsRefresh, opts.Retention/4),
 	}
 	e.q = newWriteQueue(opts.QueueSize, eventBatch, "alert events", e.dropped, opts.Logger, e.write)
+	e.q.linger = eventLinger
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(e.dropped)
 	}
@@ -131,6 +146,13 @@ func (e *Events) RecordEvents(_ context.Context, events []dispatch.Event) {
 			byWhere = map[string]lastEvent{}
 			e.last[ev.Fingerprint] = byWhere
 		}
+		// A receiver's event (muted, silenced, inhibited) and one of its
+		// integrations end each other's runs, as in the dispatcher.
+		for w := range byWhere {
+			if r, i, _ := strings.Cut(w, "\x00"); r == ev.Receiver && (i == "") != (ev.Integration == "") {
+				delete(byWhere, w)
+			}
+		}
 		byWhere[where] = lastEvent{sig: sig, at: ev.At}
 		kept = append(kept, *ev)
 	}
@@ -161,6 +183,12 @@ type eventData struct {
 	SentAt    time.Time `json:"sentAt,omitzero"`
 }
 
+// zero reports whether d holds nothing (a routed event's data).
+func (d eventData) zero() bool {
+	return d.Rule == "" && d.Value == "" && d.Status == "" && d.Attempts == 0 && d.Error == "" && d.Reason == "" &&
+		len(d.Silences) == 0 && d.Inhibitor == "" && len(d.Intervals) == 0 && d.SentAt.IsZero()
+}
+
 func toEventData(ev *dispatch.Event) eventData {
 	return eventData{Rule: ev.Rule, Value: ev.Value, Status: ev.Status, Attempts: ev.Attempts, Error: ev.Error,
 		Reason: ev.Reason, Silences: ev.Silences, Inhibitor: ev.Inhibitor, Intervals: ev.Intervals, SentAt: ev.SentAt}
@@ -174,54 +202,71 @@ func (d eventData) fill(ev *dispatch.Event) {
 // write inserts batch, and the labels of its alerts not known yet, in one
 // transaction.
 func (e *Events) write(ctx context.Context, batch []dispatch.Event) error {
-	data := make([]string, len(batch))
+	events := make([]any, 0, 7*len(batch))
 	seen := map[model.Fingerprint]int{} // the index of each alert's last event
 	for i := range batch {
-		b, err := json.Marshal(toEventData(&batch[i]))
-		if err != nil {
-			return fmt.Errorf("encode alert event: %w", err)
+		ev := &batch[i]
+		data := "{}"
+		if d := toEventData(ev); !d.zero() {
+			b, err := json.Marshal(d)
+			if err != nil {
+				return fmt.Errorf("encode alert event: %w", err)
+			}
+			data = string(b)
 		}
-		data[i] = string(b)
-		seen[batch[i].Fingerprint] = i
+		events = append(events, ev.At.UnixNano(), int64(ev.Fingerprint), ev.Kind, ev.GroupKey, ev.Receiver, ev.Integration, data)
+		seen[ev.Fingerprint] = i
 	}
 	fps := make([]model.Fingerprint, 0, len(seen))
-	for fp := range seen {
-		fps = append(fps, fp)
+	for fp, i := range seen {
+		if at, ok := e.labelsAt[fp]; !ok || batch[i].At.Sub(at) >= e.labelsRefresh || batch[i].At.Before(at) {
+			fps = append(fps, fp)
+		}
 	}
 	slices.Sort(fps) // the same order in every writer: no deadlock between replicas
+	labels := make([]any, 0, 3*len(fps))
+	for _, fp := range fps {
+		ev := &batch[seen[fp]]
+		ls, err := json.Marshal(ev.Labels)
+		if err != nil {
+			return fmt.Errorf("encode alert labels: %w", err)
+		}
+		labels = append(labels, int64(fp), string(ls), ev.At.UnixNano())
+	}
 	err := e.db.Write(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.Prepare(e.db.q(`INSERT INTO alert_events (at, fingerprint, kind, group_key, receiver, integration, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
+		if err := e.insertRows(tx, `INSERT INTO alert_events (at, fingerprint, kind, group_key, receiver, integration, data) VALUES `, "", 7, events); err != nil {
 			return err
 		}
-		defer ins.Close()
-		for i := range batch {
-			ev := &batch[i]
-			if _, err := ins.Exec(ev.At.UnixNano(), int64(ev.Fingerprint), ev.Kind, ev.GroupKey, ev.Receiver, ev.Integration, data[i]); err != nil {
-				return err
-			}
-		}
-		up, err := tx.Prepare(e.db.q(`INSERT INTO alert_event_labels (fingerprint, labels, seen_at) VALUES (?, ?, ?)
-			ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at`))
-		if err != nil {
-			return err
-		}
-		defer up.Close()
-		for _, fp := range fps {
-			ev := &batch[seen[fp]]
-			ls, err := json.Marshal(ev.Labels)
-			if err != nil {
-				return err
-			}
-			if _, err := up.Exec(int64(fp), string(ls), ev.At.UnixNano()); err != nil {
-				return err
-			}
-		}
-		return nil
+		return e.insertRows(tx, `INSERT INTO alert_event_labels (fingerprint, labels, seen_at) VALUES `,
+			` ON CONFLICT (fingerprint) DO UPDATE SET seen_at = excluded.seen_at`, 3, labels)
 	})
 	if err != nil {
 		return fmt.Errorf("write alert events: %w", err)
+	}
+	if len(e.labelsAt) > eventsLastMax {
+		clear(e.labelsAt)
+	}
+	for _, fp := range fps {
+		e.labelsAt[fp] = batch[seen[fp]].At
+	}
+	return nil
+}
+
+// rowsPerInsert is how many rows one INSERT statement carries: one
+// statement per row would cost more than the rows themselves.
+const rowsPerInsert = 100
+
+// insertRows inserts args, cols values a row, rowsPerInsert rows a
+// statement: insert, then the rows' placeholders, then suffix.
+func (e *Events) insertRows(tx *sql.Tx, insert, suffix string, cols int, args []any) error {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	for len(args) > 0 {
+		n := min(len(args)/cols, rowsPerInsert)
+		query := insert + row + strings.Repeat(", "+row, n-1) + suffix
+		if _, err := tx.Exec(e.db.q(query), args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
 	}
 	return nil
 }

@@ -86,3 +86,30 @@ func BenchmarkTimeline(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEventsWrite writes what a notification of 10,000 new alerts
+// records: a "sent" event each, and each alert's labels.
+func BenchmarkEventsWrite(b *testing.B) {
+	db, err := Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	e := NewEvents(db, EventsOptions{QueueSize: 1 << 20})
+	ctx := context.Background()
+	round := 0
+	for b.Loop() {
+		round++
+		evs := make([]dispatch.Event, 10000)
+		for i := range evs {
+			ls := model.LabelSet{"alertname": model.LabelValue(fmt.Sprintf("A%d", i%2000)), "instance": model.LabelValue(fmt.Sprintf("h%d-%d", i, round)),
+				"job": "node", "severity": "warning", "svc": model.LabelValue(fmt.Sprintf("svc-%d", i%2000))}
+			evs[i] = dispatch.Event{At: time.Now(), Fingerprint: ls.Fingerprint(), Labels: ls, Kind: dispatch.EventSent,
+				Receiver: "team", Integration: "webhook/0", GroupKey: `{}:{alertname="` + string(ls["alertname"]) + `"}`, Status: "firing", Attempts: 1}
+		}
+		e.RecordEvents(ctx, evs)
+		if err := e.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -47,6 +47,15 @@ func TestEventsTimeline(t *testing.T) {
 		for m := 5; m <= 120; m += 5 { // every flush for two hours
 			e.RecordEvents(ctx, []dispatch.Event{silenced(m)})
 		}
+		// Told already right after it was sent is not news.
+		e.RecordEvents(ctx, []dispatch.Event{
+			eventOf(b, 6, dispatch.EventSent, "team-web", func(ev *dispatch.Event) { ev.Status, ev.Quiet = "firing", 0 }),
+			eventOf(b, 7, dispatch.EventDeduplicated, "team-web", func(ev *dispatch.Event) { ev.Status = "firing" }),
+			eventOf(b, 8, dispatch.EventDeduplicated, "team-web", func(ev *dispatch.Event) { ev.Status = "firing" }),
+			// ...but after a silence (of the whole receiver), it is.
+			eventOf(b, 9, dispatch.EventSilenced, "team-web", func(ev *dispatch.Event) { ev.Integration, ev.Silences = "", []string{"s9"} }),
+			eventOf(b, 10, dispatch.EventDeduplicated, "team-web", func(ev *dispatch.Event) { ev.Status = "firing" }),
+		})
 		e.RecordEvents(ctx, []dispatch.Event{
 			eventOf(a, 121, dispatch.EventFailed, "team-db", func(ev *dispatch.Event) {
 				ev.Error, ev.Reason, ev.Attempts, ev.Status = "502 Bad Gateway", dispatch.ReasonServerError, 4, "firing"
@@ -88,6 +97,11 @@ func TestEventsTimeline(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, tls, 1)
 		require.Equal(t, b, tls[0].Labels)
+		var bKinds []string
+		for _, ev := range tls[0].Events {
+			bKinds = append(bKinds, ev.Kind)
+		}
+		require.Equal(t, []string{"firing", "sent", "silenced", "deduplicated"}, bKinds, "not the deduplicated flushes right after the send")
 
 		// A value JSON escapes is found all the same.
 		odd := model.LabelSet{"alertname": "Odd", "path": `C:\a<b> "q" & ☃`}
@@ -102,7 +116,7 @@ func TestEventsTimeline(t *testing.T) {
 		e.retention = time.Hour
 		n, err := e.deleteExpired(ctx, historyT0.Add(125*time.Minute))
 		require.NoError(t, err)
-		require.Equal(t, int64(5), n)
+		require.Equal(t, int64(8), n)
 		tls, _, err = e.Timeline(ctx, TimelineQuery{Matchers: eq("alertname", "Disk")})
 		require.NoError(t, err)
 		require.Len(t, tls, 1, "b's only event was before the cut")

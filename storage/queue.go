@@ -25,6 +25,10 @@ type writeQueue[T any] struct {
 	dropped *prometheus.CounterVec
 	logger  *slog.Logger
 	what    string // "notification history", for the log
+	// linger is how long the writer waits, once woken, for more items
+	// before it writes: fewer, larger transactions where a record may
+	// lag (the alert events) a little.
+	linger time.Duration
 
 	mu    sync.Mutex // guards queue
 	queue []T
@@ -75,11 +79,37 @@ func (q *writeQueue[T]) run(ctx context.Context, gcInterval time.Duration, gc fu
 			q.flushLogged(ctx, "Writing the "+q.what+" at shutdown failed")
 			return
 		case <-q.wake:
+			if q.linger > 0 && !q.lingerFor(ctx) {
+				q.flushLogged(ctx, "Writing the "+q.what+" at shutdown failed")
+				return
+			}
 			// A batch taken from the queue is written even if ctx ends
 			// meanwhile: it is no longer in the queue for the last flush.
 			q.flushLogged(ctx, "Writing the "+q.what+" failed")
 		case <-tick.C:
 			gc(ctx)
+		}
+	}
+}
+
+// lingerFor waits q.linger, or until a batch is queued; false if ctx
+// ended first.
+func (q *writeQueue[T]) lingerFor(ctx context.Context) bool {
+	t := time.NewTimer(q.linger)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-q.wake:
+			q.mu.Lock()
+			full := len(q.queue) >= q.batch
+			q.mu.Unlock()
+			if full {
+				return true
+			}
 		}
 	}
 }

@@ -155,7 +155,7 @@ func (h *handler) timeline(ctx context.Context, q TimelineQuery, sets []labels.M
 	}
 	now := time.Now()
 	for _, tl := range tls {
-		tj := timelineJSON{Fingerprint: tl.Fingerprint.String(), Labels: tl.Labels, Events: make([]eventJSON, len(tl.Events)), Truncated: tl.Truncated}
+		tj := timelineJSON{Fingerprint: tl.Fingerprint.String(), Labels: tl.Labels, Events: []eventJSON{}, Truncated: tl.Truncated}
 		if rt := h.opts.Routing; rt != nil {
 			if a, ok := rt.Store().Get(tl.Fingerprint); ok {
 				if v, ok := h.alertView(a, rt.Dispatcher(), &alertFilter{active: true, silenced: true, inhibited: true, unprocessed: true}, now); ok {
@@ -163,17 +163,34 @@ func (h *handler) timeline(ctx context.Context, q TimelineQuery, sets []labels.M
 				}
 			}
 		}
-		for i, ev := range tl.Events {
-			tj.Events[i] = eventJSON{
+		for _, ev := range withRouting(tl.Events) {
+			tj.Events = append(tj.Events, eventJSON{
 				Time: ev.At.UTC(), Kind: ev.Kind, Text: h.describeEvent(&ev), GroupKey: ev.GroupKey, Receiver: ev.Receiver,
 				Integration: ev.Integration, Rule: ev.Rule, Value: ev.Value, Status: ev.Status, Attempts: ev.Attempts,
 				Error: ev.Error, Reason: ev.Reason, Silences: ev.Silences, Inhibitor: ev.Inhibitor, Intervals: ev.Intervals,
 				SentAt: ev.SentAt,
-			}
+			})
 		}
 		out.Alerts = append(out.Alerts, tj)
 	}
 	return out, nil
+}
+
+// withRouting puts a "routed" event before the first event of each group
+// the alert is in: where the routing tree sent it. Those are not recorded
+// (one row per alert and group would cost as much as the rest).
+func withRouting(events []dispatch.Event) []dispatch.Event {
+	out := make([]dispatch.Event, 0, len(events)+1)
+	groups := map[string]bool{}
+	for _, ev := range events {
+		if ev.Kind != dispatch.EventRouted && ev.GroupKey != "" && !groups[ev.GroupKey] {
+			groups[ev.GroupKey] = true
+			out = append(out, dispatch.Event{At: ev.At, Fingerprint: ev.Fingerprint, Labels: ev.Labels, Kind: dispatch.EventRouted,
+				GroupKey: ev.GroupKey, Receiver: ev.Receiver})
+		}
+		out = append(out, ev)
+	}
+	return out
 }
 
 // alertTimeline serves GET /api/v1/alerts/timeline: everything recorded

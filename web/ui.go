@@ -253,7 +253,7 @@ func labelSetExpr(ls model.LabelSet) string {
 // its cost (it builds a strings.Replacer per call) in the common case: a
 // plain name and a value with nothing to escape.
 func matcherString(name string, op labels.MatchType, value string) string {
-	if model.LabelName(name).IsValidLegacy() && !strings.ContainsAny(value, "\\\n\"") {
+	if model.LegacyValidation.IsValidLabelName(name) && !strings.ContainsAny(value, "\\\n\"") {
 		return name + op.String() + `"` + value + `"`
 	}
 	return (&labels.Matcher{Type: op, Name: name, Value: value}).String()

@@ -203,3 +203,19 @@ func TestUISilenceByTickedLabels(t *testing.T) {
 	require.Contains(t, body, "tick a label or type one")
 	require.Contains(t, body, `name="tick" value="alertname=&#34;Down&#34;">`)
 }
+
+// The timeline shows where the routing tree put an alert before the first
+// event of each of its groups.
+func TestWithRouting(t *testing.T) {
+	evs := withRouting([]dispatch.Event{
+		{Kind: dispatch.EventFiring},
+		{Kind: dispatch.EventSent, Receiver: "a", GroupKey: "ga"},
+		{Kind: dispatch.EventSilenced, Receiver: "b", GroupKey: "gb"},
+		{Kind: dispatch.EventDeduplicated, Receiver: "a", GroupKey: "ga"},
+	})
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Kind+" "+ev.Receiver)
+	}
+	require.Equal(t, []string{"firing ", "routed a", "sent a", "routed b", "silenced b", "deduplicated a"}, got)
+}

@@ -63,25 +63,6 @@ type Event struct {
 	Quiet time.Duration `json:"-"`
 }
 
-// Signature is what makes two events of an alert, receiver and
-// integration the same for Quiet. A deduplicated flush is the same as the
-// notification it deduplicated: "told already" right after "sent" says
-// nothing new.
-func (e *Event) Signature() string {
-	kind := e.Kind
-	if kind == EventDeduplicated {
-		kind = EventSent
-	}
-	s := kind + "\x00" + e.GroupKey + "\x00" + e.Status + "\x00" + e.Inhibitor + "\x00" + e.Reason
-	for _, id := range e.Silences {
-		s += "\x00" + id
-	}
-	for _, n := range e.Intervals {
-		s += "\x00" + n
-	}
-	return s
-}
-
 // EventRecorder keeps events. Record must not block for long: it is called
 // on the delivery path.
 type EventRecorder interface {
@@ -127,7 +108,7 @@ func (es *events) add(a *Alert, e Event, in *Integration) {
 	if in != nil {
 		e.Integration = in.Kind + "/" + strconv.Itoa(in.Index)
 	}
-	if !es.ag.loud(a.fp, e.Integration, e.sigHash(), es.now, e.Quiet) {
+	if !es.ag.loud(a.fp, e.Integration, e.Signature(), es.now, e.Quiet) {
 		return
 	}
 	es.out = append(es.out, e)
@@ -178,8 +159,12 @@ func (ag *aggrGroup) loud(fp model.Fingerprint, where string, sig uint64, now ti
 	return true
 }
 
-// sigHash hashes Signature without building it.
-func (e *Event) sigHash() uint64 {
+// Signature hashes what makes two events of an alert, receiver and
+// integration the same for Quiet: the kind, group, status, inhibitor,
+// failure class, silences and time intervals. A deduplicated flush is the
+// same as the notification it deduplicated: "told already" right after
+// "sent" says nothing new.
+func (e *Event) Signature() uint64 {
 	h := fnv.New64a()
 	kind := e.Kind
 	if kind == EventDeduplicated {

@@ -27,7 +27,7 @@ const (
 	// eventBatch is the most events written in one transaction, and
 	// eventLinger how long the writer gathers events before it writes
 	// (unless a batch is there): a timeline lags by about that much.
-	eventBatch  = 2000
+	eventBatch  = 500
 	eventLinger = time.Second
 	// eventsLastMax bounds the alerts whose last events RecordEvents
 	// remembers (for dispatch.Event.Quiet); past it, it forgets them all.
@@ -84,7 +84,7 @@ type Events struct {
 const labelsRefresh = time.Hour
 
 type lastEvent struct {
-	sig string
+	sig uint64
 	at  time.Time
 }
 

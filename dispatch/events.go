@@ -27,6 +27,7 @@ const (
 	EventMuted        = "muted"        // a time interval of the route muted the flush (Intervals)
 	EventSilenced     = "silenced"     // silences muted the alert (Silences)
 	EventInhibited    = "inhibited"    // another alert inhibited it (Inhibitor)
+	EventDropped      = "dropped"      // the receiver has no integrations: nothing is sent
 )
 
 // Event is one thing that happened to an alert on its way from its rule

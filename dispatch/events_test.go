@@ -57,8 +57,9 @@ func (l *eventLog) of(name string) []string {
 }
 
 // The dispatcher tells its recorder what each flush did with each alert
-// (and where: receiver, group, integration): sent, deduplicated, muted by which time
-// interval, silenced by which silence, inhibited by which alert; a flush
+// (and where: receiver, group, integration): sent, deduplicated, muted by
+// which time interval, silenced by which silence, inhibited by which
+// alert, dropped by a receiver without integrations; a flush
 // that repeats the last outcome of an alert and integration (within
 // repeat_interval) records nothing, and "told already" right after the
 // send is no news: an alert is deduplicated when, say, its silence ends
@@ -70,7 +71,10 @@ func TestDispatcherEvents(t *testing.T) {
 		cfg := &config.Route{
 			Receiver: "team", GroupBy: []model.LabelName{"alertname"}, GroupWait: dur(time.Second), GroupInterval: dur(time.Minute),
 			RepeatInterval: dur(time.Hour),
-			Routes:         []*config.Route{{Matchers: matchers(t, "when", "=", "weekdays"), Receiver: "office", MuteTimeIntervals: []string{"weekend"}}},
+			Routes: []*config.Route{
+				{Matchers: matchers(t, "when", "=", "weekdays"), Receiver: "office", MuteTimeIntervals: []string{"weekend"}},
+				{Matchers: matchers(t, "alertname", "=", "Nowhere"), Receiver: "blackhole"},
+			},
 		}
 		var loudSilenced atomic.Bool
 		silenced := func(lset model.LabelSet) []string {
@@ -85,13 +89,14 @@ func TestDispatcherEvents(t *testing.T) {
 		e := newEnv(t, cfg, withIntervals(map[string][]timeinterval.TimeInterval{"weekend": {{Weekdays: weekdays(time.Saturday, time.Sunday)}}}),
 			func(o *Options) {
 				o.Events, o.Silencer = log, SilencerFunc(silenced)
+				o.Receivers["blackhole"] = nil
 				o.Inhibitor = NewInhibitor([]*config.InhibitRule{{
 					SourceMatchers: matchers(t, "alertname", "=", "Outage"), TargetMatchers: matchers(t, "alertname", "=", "Victim"),
 				}})
 			})
 		outage := firing(t0, "alertname", "Outage")
 		e.put(firing(t0, "alertname", "Loud"), firing(t0, "alertname", "Quiet"), outage,
-			firing(t0, "alertname", "Victim"), firing(t0, "alertname", "Weekend", "when", "weekdays"))
+			firing(t0, "alertname", "Victim"), firing(t0, "alertname", "Weekend", "when", "weekdays"), firing(t0, "alertname", "Nowhere"))
 		advance(150 * time.Second) // the first flush, then two more
 		loudSilenced.Store(true)
 		advance(time.Minute)
@@ -102,6 +107,7 @@ func TestDispatcherEvents(t *testing.T) {
 		require.Equal(t, []string{"silenced team s-42"}, log.of("Quiet"), "once per repeat_interval, not per flush")
 		require.Equal(t, []string{"inhibited team " + outage.Labels.Fingerprint().String()}, log.of("Victim"))
 		require.Equal(t, []string{"muted office weekend"}, log.of("Weekend"))
+		require.Equal(t, []string{"dropped blackhole"}, log.of("Nowhere"))
 		for _, ev := range log.events {
 			want := time.Hour // quiet for the repeat_interval...
 			if ev.Kind == EventSent {

@@ -62,6 +62,14 @@ func (d *Dispatcher) notify(ctx context.Context, ag *aggrGroup, alerts []*Alert,
 	fs := &flushSet{alerts: kept, firing: firing, resolved: resolved, muted: silenced + inhibited, now: now}
 
 	integrations := d.receivers[r.Opts.Receiver]
+	if len(integrations) == 0 {
+		// A receiver without integrations drops its alerts, as in
+		// Alertmanager: worth a line in their timelines.
+		for _, a := range kept {
+			ev.add(a, Event{Kind: EventDropped}, nil)
+		}
+		return true
+	}
 	if len(integrations) == 1 {
 		return d.notifyIntegration(ctx, ag, integrations[0], fs)
 	}

@@ -245,6 +245,8 @@ func (h *handler) describeEvent(ev *dispatch.Event) string {
 		return fmt.Sprintf("not sent to %s: silenced by %s", where, strings.Join(parts, "; "))
 	case dispatch.EventInhibited:
 		return fmt.Sprintf("not sent to %s: inhibited by %s", where, h.alertText(ev.Inhibitor))
+	case dispatch.EventDropped:
+		return fmt.Sprintf("not sent: receiver %s has no integrations (its alerts go nowhere, as in Alertmanager)", ev.Receiver)
 	}
 	return ev.Kind
 }

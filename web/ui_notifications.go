@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
 )
 
 // ReceiverSummary is how a receiver's deliveries went: its last success,
@@ -65,7 +66,7 @@ type uiNotification struct {
 	// counts them.
 	FirstAt  time.Time
 	Attempts int
-	Alerts   []string
+	Alerts   []uiAlertRef
 	More     int // the alerts not listed
 	// GroupURL lists the notifications of its group.
 	GroupURL string
@@ -176,7 +177,7 @@ func (u *ui) foldNotifications(ctx context.Context, d *notificationsData, before
 				if i == 3 {
 					break
 				}
-				it.Alerts = append(it.Alerts, labelSetExpr(ls))
+				it.Alerts = append(it.Alerts, u.alertRef(ls))
 			}
 			d.Items = append(d.Items, it)
 		}
@@ -187,6 +188,23 @@ func (u *ui) foldNotifications(ctx context.Context, d *notificationsData, before
 	}
 	d.Scanned = read >= notificationScan
 	return nil
+}
+
+// uiAlertRef names an alert briefly (its name and instance), links its
+// page, and holds all its labels for a tooltip.
+type uiAlertRef struct {
+	Name, Detail, URL, Labels string
+}
+
+func (u *ui) alertRef(ls model.LabelSet) uiAlertRef {
+	r := uiAlertRef{Name: string(ls[model.AlertNameLabel]), URL: u.url("/alerts/" + ls.Fingerprint().String()), Labels: labelSetExpr(ls)}
+	for _, n := range []model.LabelName{"instance", "pod", "job", "service"} {
+		if v, ok := ls[n]; ok {
+			r.Detail = string(v)
+			break
+		}
+	}
+	return r
 }
 
 // notificationWanted applies the filters the history cannot: the final

@@ -39,20 +39,7 @@ const (
 )
 
 // EventsOptions configure Events.
-type EventsOptions struct {
-	// Retention is how long events are kept; 0 means
-	// DefaultHistoryRetention.
-	Retention time.Duration
-	// GCInterval is how often Run deletes events past the retention; 0
-	// means DefaultHistoryGCInterval.
-	GCInterval time.Duration
-	// QueueSize bounds the events waiting to be written; 0 means
-	// DefaultEventQueue.
-	QueueSize int
-	// Registerer, if set, gets alerter_alert_events_dropped_total.
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
-}
+type EventsOptions = RecordOptions
 
 // Events keeps what happened to each alert (dispatch.Event) for the
 // retention: the timelines of GET /api/v1/alerts/timeline. It implements
@@ -91,18 +78,7 @@ type lastEvent struct {
 // NewEvents returns the alert events kept in db. Run must run for events
 // to be written.
 func NewEvents(db *DB, opts EventsOptions) *Events {
-	if opts.Retention <= 0 {
-		opts.Retention = DefaultHistoryRetention
-	}
-	if opts.GCInterval <= 0 {
-		opts.GCInterval = DefaultHistoryGCInterval
-	}
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = DefaultEventQueue
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults(DefaultEventQueue)
 	e := &Events{
 		db: db, retention: opts.Retention, gcInterval: opts.GCInterval, logger: opts.Logger,
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{

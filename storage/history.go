@@ -39,20 +39,41 @@ const (
 	DefaultHistoryGCInterval = 15 * time.Minute
 )
 
-// HistoryOptions configure a History.
-type HistoryOptions struct {
-	// Retention is how long attempts are kept; 0 means
+// RecordOptions configure a record written behind (the notification
+// history, the alert events).
+type RecordOptions struct {
+	// Retention is how long entries are kept; 0 means
 	// DefaultHistoryRetention.
 	Retention time.Duration
-	// GCInterval is how often Run deletes attempts past the retention; 0
+	// GCInterval is how often Run deletes entries past the retention; 0
 	// means DefaultHistoryGCInterval.
 	GCInterval time.Duration
-	// QueueSize bounds the attempts waiting to be written; 0 means
-	// DefaultHistoryQueue.
+	// QueueSize bounds the entries waiting to be written; 0 means the
+	// record's default (DefaultHistoryQueue, DefaultEventQueue).
 	QueueSize int
-	// Registerer, if set, gets alerter_notification_history_dropped_total.
+	// Registerer, if set, gets the record's _dropped_total counter.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+}
+
+// HistoryOptions configure a History.
+type HistoryOptions = RecordOptions
+
+// withDefaults fills in what is zero; queue is the record's default queue.
+func (o RecordOptions) withDefaults(queue int) RecordOptions {
+	if o.Retention <= 0 {
+		o.Retention = DefaultHistoryRetention
+	}
+	if o.GCInterval <= 0 {
+		o.GCInterval = DefaultHistoryGCInterval
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = queue
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
 }
 
 // History is the notification history: every delivery attempt, kept for
@@ -101,18 +122,7 @@ type HistoryFilter struct {
 // NewHistory returns the notification history kept in db. Run must run
 // for attempts to be written.
 func NewHistory(db *DB, opts HistoryOptions) *History {
-	if opts.Retention <= 0 {
-		opts.Retention = DefaultHistoryRetention
-	}
-	if opts.GCInterval <= 0 {
-		opts.GCInterval = DefaultHistoryGCInterval
-	}
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = DefaultHistoryQueue
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults(DefaultHistoryQueue)
 	h := &History{
 		db: db, retention: opts.Retention, gcInterval: opts.GCInterval, logger: opts.Logger,
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{

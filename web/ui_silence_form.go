@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -60,8 +59,7 @@ type silenceTick struct {
 // tick, those named in ?tick=a,b ticked (all without it): the Silence
 // links of the alerts page.
 func (u *ui) newSilence(w http.ResponseWriter, r *http.Request) {
-	if u.h.opts.Silences == nil {
-		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+	if u.noSilences(w, r) {
 		return
 	}
 	q := r.URL.Query()
@@ -147,8 +145,7 @@ func (u *ui) editSilence(w http.ResponseWriter, r *http.Request) {
 
 // saveSilence handles the form's two buttons: preview and save.
 func (u *ui) saveSilence(w http.ResponseWriter, r *http.Request) {
-	if u.h.opts.Silences == nil {
-		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+	if u.noSilences(w, r) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {

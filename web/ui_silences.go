@@ -87,8 +87,7 @@ type silenceTab struct {
 // Alertmanager's API filters them, or by free text (author, comment, ID,
 // matchers) when the search is not matchers.
 func (u *ui) silences(w http.ResponseWriter, r *http.Request) {
-	if u.h.opts.Silences == nil {
-		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+	if u.noSilences(w, r) {
 		return
 	}
 	q := r.URL.Query()
@@ -179,8 +178,7 @@ func silenceHasText(s silences.Silence, text string) bool {
 // expireSilences expires the silences ticked on the silences page
 // (bulk expire), then shows the page again (post/redirect/get).
 func (u *ui) expireSilences(w http.ResponseWriter, r *http.Request) {
-	if u.h.opts.Silences == nil {
-		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+	if u.noSilences(w, r) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
@@ -252,8 +250,7 @@ func (u *ui) silence(w http.ResponseWriter, r *http.Request) {
 
 // expireSilence ends a silence now and shows it.
 func (u *ui) expireSilence(w http.ResponseWriter, r *http.Request) {
-	if u.h.opts.Silences == nil {
-		u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+	if u.noSilences(w, r) {
 		return
 	}
 	id := r.PathValue("id")
@@ -326,4 +323,13 @@ func (u *ui) pathSilence(w http.ResponseWriter, r *http.Request) (silences.Silen
 		return silences.Silence{}, false
 	}
 	return s, true
+}
+
+// noSilences answers 404 when this process has no silences (no routing).
+func (u *ui) noSilences(w http.ResponseWriter, r *http.Request) bool {
+	if u.h.opts.Silences != nil {
+		return false
+	}
+	u.fail(w, r, http.StatusNotFound, errors.New("silences are not available: alerter runs without routing"))
+	return true
 }

@@ -449,7 +449,10 @@ func (u *ui) fillGroup(d *alertsData, g *uiGroup, refs map[string]uiSilenceRef) 
 				break
 			}
 			ls := toLabelSet(a.Labels)
-			g.Alerts = append(g.Alerts, u.alertLine(d, ls, toLabelSet(a.Annotations), nil, "pending", a.ActiveAt))
+			line := u.alertLine(d, ls, toLabelSet(a.Annotations), nil, "pending", a.ActiveAt)
+			// Not routed yet: its rule tells more than an alert page.
+			line.URL = u.url("/rules") + "?q=" + url.QueryEscape(line.Name)
+			g.Alerts = append(g.Alerts, line)
 		}
 		return
 	}

@@ -135,6 +135,11 @@ func TestBrowserOnCall(t *testing.T) {
 	b.waitJS(`document.querySelector("ul.chips") && document.querySelector("ul.chips").textContent.includes('svc!="db"')`, 10*time.Second, "the exclusion is in the filter")
 	require.Equal(t, "2", b.eval(`String(`+count+`)`))
 	require.NotContains(t, b.text("#live"), "DiskFull")
+	// From the keyboard: Alt-Enter on a focused label excludes it too.
+	b.eval(`document.querySelector('li.alert a.label[href*="instance%3D%22db-0%3A8080%22"]').focus(); ""`)
+	b.do(chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	b.waitJS(`document.querySelector("ul.chips") && document.querySelector("ul.chips").textContent.includes('instance!="db-0:8080"')`, 10*time.Second, "Alt-Enter excludes")
+	require.Equal(t, "1", b.eval(`String(`+count+`)`))
 
 	// The filter completes label names, then values.
 	b.open("/", "#filter")

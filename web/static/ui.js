@@ -35,12 +35,19 @@
   tickAges();
   setInterval(tickAges, 10000);
 
-  // ---- Alerts page: Alt-click (or Shift-click) on a label excludes it.
-  document.addEventListener("click", function (ev) {
+  // ---- Alerts page: Alt-click (or Shift-click, or Alt-Enter on a
+  // focused label) on a label excludes it.
+  var exclude = function (ev) {
     var a = ev.target.closest && ev.target.closest("a.label[data-exclude]");
     if (a && (ev.altKey || ev.shiftKey)) {
       ev.preventDefault();
       window.location.href = a.getAttribute("data-exclude");
+    }
+  };
+  document.addEventListener("click", exclude);
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter") {
+      exclude(ev);
     }
   });
 

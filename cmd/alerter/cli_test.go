@@ -40,6 +40,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"receivers", "test", "--help"}, []string{"Usage: alerter receivers test --config.file=FILE NAME", "--web.external-url"}, nil},
 		{[]string{"backtest", "--help"}, []string{"Usage: alerter backtest", "--from=STRING", "--step=STRING"}, nil},
 		{[]string{"help", "backtest"}, []string{"Usage: alerter backtest"}, nil},
+		{[]string{"why", "--help"}, []string{"Usage: alerter why --alertmanager.url=URL", "--fingerprint", "--since"}, nil},
+		{[]string{"--help"}, []string{"alerter why --alertmanager.url=URL label=value..."}, nil},
 	} {
 		code, stdout, stderr := runCLI(t, tc.args...)
 		require.Equal(t, exitOK, code, "%v: %s", tc.args, stderr)
@@ -60,6 +62,16 @@ func TestHelp(t *testing.T) {
 	code, _, stderr = runCLI(t, "check", "frob")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, `alerter check: unknown command "frob"`)
+	for args, want := range map[string]string{
+		"why a=b": "--alertmanager.url is required",
+		"why --alertmanager.url=http://127.0.0.1:9":      "give the alert's labels",
+		"why --alertmanager.url=ftp://x a=b":             "is not an http(s) URL",
+		"why --alertmanager.url=http://x --output=xml a": "--output must be table or json",
+	} {
+		code, _, stderr = runCLI(t, strings.Fields(args)...)
+		require.Equal(t, exitUsage, code, args)
+		require.Contains(t, stderr, want, args)
+	}
 }
 
 // TestVersionForms: alerter --version prints Prometheus' version block, and

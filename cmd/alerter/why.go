@@ -30,7 +30,7 @@ func runWhy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"routing, each flush's outcome per integration: sent, failed and why, deduplicated, muted by a time interval,\n"+
 			"silenced by which silence, inhibited by which alert). Arguments are matchers: label=value, label=~regex,\n"+
 			"label!=value; every one must hold.")
-	base := fs.String("alertmanager.url", "", "URL of the running alerter (required), as amtool's flag")
+	base := fs.String("alertmanager.url", "", "URL of the running alerter (required), as amtool's flag; http://user:password@host:9095 for basic auth")
 	since := fs.String("since", "", "only events since this long ago (7d) or this time (RFC 3339); default: all kept (--data.retention)")
 	fingerprint := fs.String("fingerprint", "", "select the alert by its fingerprint instead of labels")
 	output := fs.String("output", "table", "table or json")

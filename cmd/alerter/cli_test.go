@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,4 +179,26 @@ func TestSignalDuringStartUpExitsZero(t *testing.T) {
 		"--web.listen-address=127.0.0.1:0"}, &stdout, &stderr)
 	require.Equal(t, exitOK, code, stderr.String())
 	require.Contains(t, stderr.String(), "Stopped during start-up")
+}
+
+// alerter why never prints the password of the URL it was given, and says
+// what answered when it is not alerter's API.
+func TestWhyHidesPassword(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "ann" || p != "s3cret" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		http.Error(w, "not here", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	withAuth := strings.Replace(srv.URL, "http://", "http://ann:s3cret@", 1)
+	code, stdout, stderr := runCLI(t, "why", "--alertmanager.url="+withAuth, "alertname=X")
+	require.Equal(t, exitProblems, code)
+	require.Contains(t, stderr, "404: is this an alerter", "the credentials reached the server")
+	require.NotContains(t, stdout+stderr, "s3cret")
+	code, _, stderr = runCLI(t, "why", "--alertmanager.url=http://ann:s3cret@127.0.0.1:1", "alertname=X")
+	require.Equal(t, exitProblems, code)
+	require.Contains(t, stderr, "connection refused")
+	require.NotContains(t, stderr, "s3cret")
 }

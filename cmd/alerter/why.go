@@ -108,6 +108,10 @@ type whyTimeline struct {
 
 func fetchTimeline(ctx context.Context, u string) (whyTimeline, []byte, error) {
 	var out whyTimeline
+	shown := u // the URL as errors show it: no password
+	if p, err := url.Parse(u); err == nil {
+		shown = p.Redacted()
+	}
 	ctx, cancel := context.WithTimeout(ctx, whyTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -122,10 +126,10 @@ func fetchTimeline(ctx context.Context, u string) (whyTimeline, []byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, whyMaxBody+1))
 	if err != nil {
-		return out, nil, fmt.Errorf("reading the answer of %s: %w", u, err)
+		return out, nil, fmt.Errorf("reading the answer of %s: %w", shown, err)
 	}
 	if len(body) > whyMaxBody {
-		return out, nil, fmt.Errorf("the answer of %s is larger than %d MiB: narrow the matchers or --since", u, whyMaxBody>>20)
+		return out, nil, fmt.Errorf("the answer of %s is larger than %d MiB: narrow the matchers or --since", shown, whyMaxBody>>20)
 	}
 	var env struct {
 		Status string          `json:"status"`
@@ -134,15 +138,15 @@ func fetchTimeline(ctx context.Context, u string) (whyTimeline, []byte, error) {
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		if resp.StatusCode == http.StatusNotFound {
-			return out, nil, fmt.Errorf("%s: 404: is this an alerter with a notification pipeline?", u)
+			return out, nil, fmt.Errorf("%s: 404: is this an alerter with a notification pipeline?", shown)
 		}
-		return out, nil, fmt.Errorf("%s answered %s, not the API's JSON", u, resp.Status)
+		return out, nil, fmt.Errorf("%s answered %s, not the API's JSON", shown, resp.Status)
 	}
 	if env.Status != "success" {
 		return out, nil, errors.New(env.Error)
 	}
 	if err := json.Unmarshal(env.Data, &out); err != nil {
-		return out, nil, fmt.Errorf("decoding the answer of %s: %w", u, err)
+		return out, nil, fmt.Errorf("decoding the answer of %s: %w", shown, err)
 	}
 	return out, env.Data, nil
 }

@@ -27,7 +27,7 @@ const (
 	alertsPerGroup = 25
 	// maxLineLabels is the most labels an alert's line shows; its page
 	// shows them all.
-	maxLineLabels = 6
+	maxLineLabels = 5
 	// maxLineLinks is the most URL annotations an alert's line links.
 	maxLineLinks = 3
 )
@@ -114,8 +114,12 @@ type alertsData struct {
 	LiveURL string
 	// Rendered is when the page was made, for "updated N s ago".
 	Rendered time.Time
-	groupBy  []model.LabelName
-	links    filterLinks
+	// Shared are the labels every alert on the page has (cluster="eu-1"):
+	// shown once, not on each line.
+	Shared  []uiLabel
+	shared  model.LabelSet
+	groupBy []model.LabelName
+	links   filterLinks
 }
 
 // filterLinks builds the alerts page's links that add a matcher to the
@@ -220,6 +224,7 @@ func (u *ui) alerts(w http.ResponseWriter, r *http.Request) {
 	if d.Page < d.Pages {
 		d.NextURL = link(d.Page + 1)
 	}
+	d.findShared()
 	silenceRefs := map[string]uiSilenceRef{}
 	for _, g := range d.Groups {
 		u.fillGroup(d, g, silenceRefs)
@@ -265,6 +270,10 @@ func (d *alertsData) version() string {
 		num(int64(n))
 	}
 	str(d.FilterError)
+	for _, l := range d.Shared {
+		str(l.Name)
+		str(l.Value)
+	}
 	for _, g := range d.Groups {
 		str(g.Receiver)
 		num(int64(g.Total))
@@ -292,6 +301,33 @@ func (d *alertsData) version() string {
 		}
 	}
 	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// findShared finds the labels every routed alert on the page has, when
+// there are several.
+func (d *alertsData) findShared() {
+	n := 0
+	for _, g := range d.Groups {
+		for _, a := range g.alerts {
+			if n == 0 {
+				d.shared = a.Labels.Clone()
+			}
+			n++
+			for name, v := range d.shared {
+				if a.Labels[name] != v {
+					delete(d.shared, name)
+				}
+			}
+		}
+	}
+	if n < 2 {
+		d.shared = nil
+		return
+	}
+	delete(d.shared, model.AlertNameLabel)
+	for _, p := range sortedPairs(d.shared) {
+		d.Shared = append(d.Shared, d.links.label(p.Name, p.Value))
+	}
 }
 
 // alertState says whether an alert is silenced, inhibited or firing.
@@ -502,6 +538,9 @@ func (u *ui) fillGroup(d *alertsData, g *uiGroup, refs map[string]uiSilenceRef) 
 		for n := range common {
 			hide[n] = ""
 		}
+	}
+	for n := range d.shared {
+		hide[n] = ""
 	}
 	disp := u.h.opts.Routing.Dispatcher()
 	for n, i := range idx {

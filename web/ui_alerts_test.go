@@ -219,3 +219,20 @@ func TestWithRouting(t *testing.T) {
 	}
 	require.Equal(t, []string{"firing ", "routed a", "sent a", "routed b", "silenced b", "deduplicated a"}, got)
 }
+
+// Labels every alert on the page has (cluster="eu-1") are shown once
+// above the groups, not on each line.
+func TestUISharedLabelsShownOnce(t *testing.T) {
+	e := newUIEnv(t, Options{})
+	e.put(t,
+		model.LabelSet{"alertname": "Slow", "cluster": "eu-1", "instance": "h1"},
+		model.LabelSet{"alertname": "Down", "cluster": "eu-1", "instance": "h2"},
+	)
+	_, body := get(t, e.base+"/")
+	require.Contains(t, body, `Every alert here has</span> <a class="label" href="/?filter=%7Bcluster%3D%22eu-1%22%7D"`)
+	require.Equal(t, 1, strings.Count(body, `<span class="ln">cluster</span>`), "once, not per line")
+	require.Equal(t, 2, strings.Count(body, `<span class="ln">instance</span>`))
+	e.put(t, model.LabelSet{"alertname": "Other", "cluster": "us-1"})
+	_, body = get(t, e.base+"/")
+	require.NotContains(t, body, "Every alert here has")
+}

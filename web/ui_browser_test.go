@@ -129,6 +129,17 @@ func (b *browser) shoot(name string) {
 			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
 		}
 		b.do(chromedp.EmulateViewport(vp.w, vp.h, opts...))
+		// Nothing is cut off: the page does not scroll sideways.
+		wide := b.eval(`(function(){
+			var clipped = function(e){ for (var p = e.parentElement; p && p !== document.body; p = p.parentElement) { if (getComputedStyle(p).overflowX !== "visible") return true; } return false; };
+			var over = [];
+			document.querySelectorAll("main *").forEach(function(e){
+				var r = e.getBoundingClientRect();
+				if (r.width > 0 && r.right > document.documentElement.clientWidth + 1 && !clipped(e)) over.push(e.tagName + "." + e.className + " " + e.textContent.slice(0, 40));
+			});
+			return over.slice(0, 5).join(" | ");
+		})()`)
+		require.Empty(b.t, wide, "%s at %d px: elements past the right edge", name, vp.w)
 		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 		require.NoError(b.t, err)
 		require.NoError(b.t, os.WriteFile(filepath.Join(b.dir, name+"-"+vp.suffix+".png"), png, 0o644))
@@ -243,6 +254,11 @@ func TestBrowserUI(t *testing.T) {
 	} {
 		b.open(p.path, p.wait)
 		b.shoot(p.name)
+		if p.name == "notifications" {
+			// The failure reason shows without scrolling at 1366 px.
+			right := b.eval(`String(document.querySelector("tr.failed td.error-cell").getBoundingClientRect().right <= document.documentElement.clientWidth)`)
+			require.Equal(t, "true", right, "the error column is on screen")
+		}
 	}
 	b.do(chromedp.Click(chromedp.CSS("ul.receivers button")), chromedp.WaitVisible(chromedp.CSS("section .flash")))
 	require.Contains(t, b.text("section .flash"), "Test notification to critical: sent")

@@ -126,6 +126,10 @@ func TestBrowserOnCall(t *testing.T) {
 	// Filter by clicking team="db" on a line.
 	b.open("/?group_by=alertname", "li.alert")
 	b.audit("the alerts page")
+	// One line per alert at 1366 px, however long the description.
+	b.do(chromedp.EmulateViewport(1366, 800))
+	tallest := b.eval(`String(Math.max.apply(null, Array.from(document.querySelectorAll("li.alert")).map(e => e.getBoundingClientRect().height)))`)
+	require.Contains(t, []string{"40", "41", "42", "43", "44", "45", "46", "47", "48"}, strings.SplitN(tallest, ".", 2)[0], "an alert's line is %s px tall", tallest)
 	b.shoot("oncall-alerts")
 	b.do(chromedp.Click(chromedp.CSS(`li.alert a.label[href*="team%3D%22db%22"]`)), chromedp.WaitVisible(chromedp.CSS("ul.chips")))
 	require.Equal(t, "3", b.eval(`String(`+count+`)`), "DiskFull and two HighLatency of team db")

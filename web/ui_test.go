@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
@@ -661,4 +662,29 @@ func TestUIRulesFilters(t *testing.T) {
 	require.NotContains(t, body, "DBDown")
 	code, _ := get(t, srv.URL+"/rules?state=bogus")
 	require.Equal(t, http.StatusBadRequest, code)
+}
+
+// FuzzMatcherString: whatever label a user's alert has, its filter link's
+// matcher reads back as the same matcher, and what a user types into a
+// filter box never panics.
+func FuzzMatcherString(f *testing.F) {
+	for _, seed := range [][2]string{{"team", "db"}, {"a", `q"u\ote`}, {"サービス", "☃\n"}, {"x.y", ""}, {"le", "{}"}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		_, _ = parseMatcherExpr(config.SyntaxUTF8, name+value)
+		_, _ = parseMatcherExpr(config.SyntaxFallback, value)
+		if name == "" || !utf8.ValidString(name) || !utf8.ValidString(value) {
+			return
+		}
+		for _, op := range []labels.MatchType{labels.MatchEqual, labels.MatchNotEqual} {
+			s := matcherString(name, op, value)
+			require.Equal(t, (&labels.Matcher{Type: op, Name: name, Value: value}).String(), s)
+			ms, err := parseMatcherExpr(config.SyntaxUTF8, "{"+s+"}")
+			require.NoError(t, err, s)
+			require.Len(t, ms, 1, s)
+			require.Equal(t, name, ms[0].Name)
+			require.Equal(t, value, ms[0].Value)
+		}
+	})
 }

@@ -77,6 +77,10 @@ type timelineData struct {
 	More bool `json:"more"`
 }
 
+// maxTimelineSelectors bounds the match[] and fingerprint parameters of
+// one request: each costs a read.
+const maxTimelineSelectors = 20
+
 // errNoTimelineQuery is the error of a timeline request that selects
 // nothing.
 var errNoTimelineQuery = errors.New("select alerts with match[] (matchers, {alertname=\"X\"}) or fingerprint")
@@ -91,6 +95,9 @@ func (h *handler) parseTimelineQuery(r *http.Request, now time.Time) (TimelineQu
 		sets []labels.Matchers
 	)
 	params := r.URL.Query()
+	if n := len(params["fingerprint"]) + len(params["match[]"]); n > maxTimelineSelectors {
+		return q, nil, fmt.Errorf("%d match[] and fingerprint parameters: at most %d", n, maxTimelineSelectors)
+	}
 	for _, s := range params["fingerprint"] {
 		fp, err := model.ParseFingerprint(strings.TrimSpace(s))
 		if err != nil {
